@@ -1,0 +1,38 @@
+/**
+ * Every error the navigator raises is built here, so that each one names the module, the input or
+ * setting at fault, and what to do about it.
+ */
+export interface ErrorContext {
+  /** The navModule name the error is about. */
+  module?: string;
+  /** The model input, output, config property or file the error is about. */
+  subject?: string;
+  /** What the user can do about it. */
+  fix?: string;
+  cause?: unknown;
+}
+
+export class NavigatorError extends Error {
+  readonly module?: string;
+  readonly subject?: string;
+  readonly fix?: string;
+
+  constructor(problem: string, context: ErrorContext = {}) {
+    super(formatMessage(problem, context), context.cause === undefined ? undefined : { cause: context.cause });
+    this.name = 'NavigatorError';
+    this.module = context.module;
+    this.subject = context.subject;
+    this.fix = context.fix;
+  }
+}
+
+function formatMessage(problem: string, { module, subject, fix, cause }: ErrorContext): string {
+  const where = [module && `module "${module}"`, subject && `"${subject}"`].filter(Boolean).join(', ');
+  const reason = cause === undefined ? '' : `\n  Reason: ${errorText(cause)}`;
+  return `${where ? `${where}: ` : ''}${problem}${reason}${fix ? `\n  Fix: ${fix}` : ''}`;
+}
+
+/** The message of anything thrown, for status files and reports. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
