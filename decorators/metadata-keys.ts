@@ -1,0 +1,13 @@
+/**
+ * The metadata keys shared by the decorators (writers) and the scanner (reader, src/scanner.ts).
+ * Symbol.for keeps them the same across copies of the package loaded side by side.
+ */
+export const NAV_MODULES = Symbol.for('model-navigator:modules');
+export const NAV_MODULE_CONFIGS = Symbol.for('model-navigator:module-configs');
+export const NAV_PIPELINE = Symbol.for('model-navigator:pipeline');
+
+/** What `@navModule` records for one property. */
+export interface ModuleRecord {
+  property: string | symbol;
+  options: import('../src/module/onnx-module').NavModuleOptions<never, never>;
+}

@@ -1,0 +1,64 @@
+import { DependencyContainer, InjectionToken, container as rootContainer } from 'tsyringe';
+import type { OptimizeConfig } from './config/resolve';
+import { NavigatorError } from './errors';
+import { registeredPipelines } from './module/module-names';
+import { LoadResult, Optimizer } from './optimizer/optimizer';
+import { pipelineOptionsOf } from './scanner';
+import type { OptimizeStatus } from './status';
+
+export interface BootstrapOptions {
+  /**
+   * 'never': only load cached results; 'if-missing': optimize the modules without a valid cached
+   * result; 'always': re-optimize everything. @default 'if-missing'
+   */
+  optimize?: 'never' | 'if-missing' | 'always';
+  /** @default process.env.NAV_CACHE_DIR ?? './.nav-cache' */
+  workspace?: string;
+  /** The container to register the pipelines in. @default tsyringe's root container */
+  container?: DependencyContainer;
+  /** Pipelines to set up. @default every class decorated with @pipeline() */
+  pipelines?: (new (...args: never[]) => object)[];
+  /** Global config, over each pipeline's own `@pipeline({ config })`. */
+  config?: OptimizeConfig;
+}
+
+/** Token under which bootstrap registers what it did per pipeline class name. */
+export const BOOTSTRAP_RESULTS = 'model-navigator:bootstrap-results';
+export type BootstrapResults = Record<string, OptimizeStatus | LoadResult>;
+
+/**
+ * Collects the @pipeline classes, registers each as a singleton, optimizes it where the flag says,
+ * loads its optimized runners, and returns the container: services that inject a pipeline get the
+ * optimized instance.
+ */
+export async function bootstrap(options: BootstrapOptions = {}): Promise<DependencyContainer> {
+  const mode = options.optimize ?? 'if-missing';
+  if (!['never', 'if-missing', 'always'].includes(mode)) {
+    throw new NavigatorError(`unknown optimize flag "${mode}"`, { subject: 'bootstrap({ optimize })', fix: "use 'never', 'if-missing' or 'always'" });
+  }
+  const container = options.container ?? rootContainer;
+  const optimizer = container.resolve(Optimizer);
+  const results: BootstrapResults = {};
+  for (const cls of options.pipelines ?? [...registeredPipelines]) {
+    const token = cls as unknown as InjectionToken<object>;
+    if (!container.isRegistered(token)) container.registerSingleton(token as never);
+    const instance = container.resolve(token);
+    const pipelineOptions = pipelineOptionsOf(cls);
+    if (mode !== 'never' && pipelineOptions.dataloader) {
+      const dataloader = await pipelineOptions.dataloader();
+      results[cls.name] = await optimizer.optimize(instance, dataloader, {
+        ...pipelineOptions.config,
+        ...options.config,
+        workspace: options.workspace ?? options.config?.workspace ?? pipelineOptions.config?.workspace,
+        force: mode === 'always',
+      });
+    } else {
+      if (mode !== 'never') {
+        process.stderr.write(`[nav] warning: ${cls.name} has no @pipeline({ dataloader }); loading cached results only\n`);
+      }
+      results[cls.name] = await optimizer.loadOptimized(instance, { workspace: options.workspace });
+    }
+  }
+  container.register(BOOTSTRAP_RESULTS, { useValue: results });
+  return container;
+}

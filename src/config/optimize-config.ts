@@ -1,0 +1,139 @@
+import 'reflect-metadata';
+import { Type } from 'class-transformer';
+import {
+  ArrayNotEmpty,
+  IsArray,
+  IsBoolean,
+  IsInstance,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsPositive,
+  IsString,
+  Max,
+  Min,
+  ValidateNested,
+  ValidateBy,
+  ValidationOptions,
+  buildMessage,
+} from 'class-validator';
+import { formatRegistry, runnerRegistry } from '../plugins';
+import type { VerifyFunc } from './module-config';
+import type { Strategy } from './strategy';
+
+/** Names must be registered formats or runners; checked against the registries at validation time. */
+function IsRegisteredName(kind: 'format' | 'runner', options?: ValidationOptions): PropertyDecorator {
+  const registry = () => (kind === 'format' ? formatRegistry : runnerRegistry);
+  return ValidateBy(
+    {
+      name: `isRegistered${kind}`,
+      validator: {
+        validate: (value: unknown) => typeof value === 'string' && registry().has(value),
+        defaultMessage: buildMessage(
+          () => `$property has unknown ${kind} "$value"; valid: ${registry().names().join(', ')}`,
+          options,
+        ),
+      },
+    },
+    { ...options, each: true },
+  );
+}
+
+function IsStrategy(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isStrategy',
+      validator: {
+        validate: (value: unknown) => strategyProblem(value) === undefined,
+        defaultMessage: (args) => `$property ${strategyProblem(args?.value) ?? 'is invalid'}`,
+      },
+    },
+    options,
+  );
+}
+
+function strategyProblem(value: unknown): string | undefined {
+  const s = value as Partial<Record<string, unknown>> | undefined;
+  const types = ['observedLatency', 'minLatency', 'maxThroughput', 'maxThroughputWithLatencyBudget', 'selected'];
+  if (!s || typeof s !== 'object' || !types.includes(String(s.type))) {
+    return `must be one of strategies.${types.join('(), strategies.')}()`;
+  }
+  if (s.type === 'maxThroughputWithLatencyBudget' && !(typeof s.latencyBudgetMs === 'number' && s.latencyBudgetMs > 0)) {
+    return 'needs a positive latencyBudgetMs';
+  }
+  if (s.type === 'selected' && !(typeof s.format === 'string' && typeof s.runner === 'string')) {
+    return 'needs a format and a runner name';
+  }
+  return undefined;
+}
+
+export class ToleranceInput {
+  @IsNumber() @Min(0) atol!: number;
+  @IsNumber() @Min(0) rtol!: number;
+}
+
+export class TolerancesInput {
+  @IsOptional() @ValidateNested() @Type(() => ToleranceInput) fp32?: ToleranceInput;
+  @IsOptional() @ValidateNested() @Type(() => ToleranceInput) tf32?: ToleranceInput;
+  @IsOptional() @ValidateNested() @Type(() => ToleranceInput) fp16?: ToleranceInput;
+  @IsOptional() @ValidateNested() @Type(() => ToleranceInput) bf16?: ToleranceInput;
+  @IsOptional() @ValidateNested() @Type(() => ToleranceInput) int8?: ToleranceInput;
+  @IsOptional() @ValidateNested() @Type(() => ToleranceInput) int4?: ToleranceInput;
+}
+
+export class ProfilingInput {
+  @IsOptional() @IsNumber() @Min(1) @Max(60_000) windowMs?: number;
+  @IsOptional() @IsNumber() @IsPositive() @Max(100) stabilityPercent?: number;
+  @IsOptional() @IsInt() @Min(1) @Max(20) stableWindows?: number;
+  @IsOptional() @IsInt() @Min(1) @Max(100) maxWindows?: number;
+  @IsOptional() @IsNumber() @Min(0) @Max(1000) saturationPercent?: number;
+}
+
+export class EndToEndInput {
+  /** Whether to run the whole pipeline with the chosen lower-precision candidates before committing to them. */
+  @IsOptional() @IsBoolean() enabled?: boolean;
+  /** Lowest acceptable cosine similarity of each final pipeline output with the original's. */
+  @IsOptional() @IsNumber() @Min(-1) @Max(1) minCosine?: number;
+  /** Highest acceptable relative L2 error (||a - b|| / ||b||) of each final pipeline output. */
+  @IsOptional() @IsNumber() @Min(0) maxRelativeError?: number;
+}
+
+/**
+ * Settings of a module (through `@optimizeConfig`, `module.optimizeConfig` or the global config of
+ * `optimize`). Every field is optional; defaults are in `resolveModuleConfig`.
+ */
+export class ModuleConfigInput {
+  /** Formats to try, e.g. ['onnx', 'onnx-optimized', 'onnx-int8']. @default every registered format */
+  @IsOptional() @IsArray() @ArrayNotEmpty() @IsRegisteredName('format') targetFormats?: string[];
+  /** Runners to try, e.g. ['OnnxCPU', 'OnnxWebGPU']. @default every registered runner */
+  @IsOptional() @IsArray() @ArrayNotEmpty() @IsRegisteredName('runner') runners?: string[];
+  /** Module batch sizes to profile besides the observed ones. @default powers of two up to maxBatchSize */
+  @IsOptional() @IsArray() @IsInt({ each: true }) @IsPositive({ each: true }) batchSizes?: number[];
+  /** Largest batch size to profile. @default the largest observed */
+  @IsOptional() @IsInt() @IsPositive() maxBatchSize?: number;
+  /** Recorded calls kept on disk for correctness checks. @default 8 */
+  @IsOptional() @IsInt() @Min(1) @Max(1000) sampleCount?: number;
+  /** Per-precision tolerances; see Tolerance. */
+  @IsOptional() @ValidateNested() @Type(() => TolerancesInput) tolerances?: TolerancesInput;
+  /** How the best candidate is chosen. @default strategies.observedLatency() */
+  @IsOptional() @IsStrategy() strategy?: Strategy;
+  @IsOptional() @IsInstance(Function, { message: '$property must be a function (candidate, source) => boolean' })
+  verifyFunc?: VerifyFunc;
+  @IsOptional() @ValidateNested() @Type(() => ProfilingInput) profiling?: ProfilingInput;
+  /** Ops the fp16 format keeps in fp32, besides its built-in list. */
+  @IsOptional() @IsArray() @IsString({ each: true }) fp16KeepOps?: string[];
+}
+
+/** The global config of `optimize`: module settings plus those of the whole run. */
+export class OptimizeConfigInput extends ModuleConfigInput {
+  /** How to run one dataloader item through a pipeline instance: (pipeline, ...args) => Promise. */
+  @IsOptional() @IsInstance(Function, { message: '$property must be a function (pipeline, ...args) => Promise' })
+  call?: (pipeline: never, ...args: never[]) => unknown;
+  /** Where packages are stored. @default process.env.NAV_CACHE_DIR ?? './.nav-cache' */
+  @IsOptional() @IsString() workspace?: string;
+  /** Re-optimize even where a cached result matches. @default false */
+  @IsOptional() @IsBoolean() force?: boolean;
+  /** Progress lines and the final table on stderr. @default true */
+  @IsOptional() @IsBoolean() verbose?: boolean;
+  @IsOptional() @ValidateNested() @Type(() => EndToEndInput) endToEnd?: EndToEndInput;
+}

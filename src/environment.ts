@@ -1,0 +1,43 @@
+import * as crypto from 'crypto';
+import * as os from 'os';
+
+export interface Environment {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  platform: string;
+  arch: string;
+  node: string;
+  onnxruntime: string;
+  /** GPUs and execution providers found here; filled in by device discovery where it runs. */
+  devices?: Record<string, unknown>;
+}
+
+let cached: Environment | undefined;
+
+export function currentEnvironment(): Environment {
+  cached ??= {
+    cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
+    cores: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    platform: os.platform(),
+    arch: os.arch(),
+    node: process.version,
+    onnxruntime: onnxruntimeVersion(),
+  };
+  return cached;
+}
+
+/** What a cached result depends on: a result measured on other hardware or software is not reused. */
+export function environmentKey(env: Environment): string {
+  const { cpu, cores, platform, arch, node, onnxruntime, devices } = env;
+  return crypto.createHash('sha256').update(JSON.stringify({ cpu, cores, platform, arch, node, onnxruntime, devices })).digest('hex');
+}
+
+function onnxruntimeVersion(): string {
+  try {
+    return (require('onnxruntime-node/package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}

@@ -1,0 +1,122 @@
+import { InferenceSession } from 'onnxruntime-node';
+import type { CallRecorder } from '../capture/recorder';
+import type { ModuleOptimizeConfig } from '../config/resolve';
+import { createOrtSession } from '../runners/ort-session';
+import type { Feeds, RunnerSession } from '../runners/runner';
+
+export interface NavModuleOptions<In = Feeds, Out = Feeds> {
+  /** Unique within the process: names the module's workspace and its line in reports. */
+  name: string;
+  /** Turns what pipeline code passes to `run` into the model's named inputs. */
+  inputMapping?: (input: In) => Feeds;
+  /** Turns the model's named outputs into what `run` returns. */
+  outputMapping?: (outputs: Feeds) => Out;
+  /** Whether axis 0 of every input and output is a batch axis. @default true */
+  batching?: boolean;
+}
+
+/** Which candidate a module currently runs on. */
+export interface BindingInfo {
+  format: string;
+  runner: string;
+  variant: string;
+  /** True while the module runs its original model with onnxruntime's defaults. */
+  isSource: boolean;
+  /** Why it is bound this way, for `describe()` and reports. */
+  reason: string;
+}
+
+const SOURCE_BINDING: BindingInfo = { format: 'onnx', runner: 'OnnxCPU', variant: 'default', isSource: true, reason: 'not optimized' };
+
+/**
+ * What a model property of a pipeline holds. Pipeline code calls `await module.run(feeds)`; after
+ * optimization the same call reaches the selected runner. Inputs the selected runner cannot take
+ * (a shape outside a fixed-shape model or an engine profile) go to the original model instead.
+ */
+export class OnnxModule<In = Feeds, Out = Feeds> {
+  /** Set by `@navModule` or `navModule(model, options)`. */
+  options: NavModuleOptions<In, Out> | undefined;
+  /** This module's own settings; they replace the global config's module settings. */
+  optimizeConfig: ModuleOptimizeConfig | undefined;
+  /** @internal Set by the optimizer while it captures calls. */
+  recorder: CallRecorder | undefined;
+
+  private sourceSession: Promise<RunnerSession> | undefined;
+  private selected: RunnerSession | undefined;
+  private bindingInfo: BindingInfo = SOURCE_BINDING;
+
+  /** `model` is the path of an .onnx file or its bytes; `sessionOptions` apply to the original model only. */
+  constructor(
+    readonly model: string | Uint8Array,
+    readonly sessionOptions: InferenceSession.SessionOptions = {},
+  ) {}
+
+  get name(): string | undefined {
+    return this.options?.name;
+  }
+
+  get binding(): BindingInfo {
+    return this.bindingInfo;
+  }
+
+  async run(input: In): Promise<Out> {
+    const mapping = this.options;
+    const feeds = mapping?.inputMapping ? mapping.inputMapping(input) : (input as unknown as Feeds);
+    const outputs = await this.runFeeds(feeds);
+    return mapping?.outputMapping ? mapping.outputMapping(outputs) : (outputs as unknown as Out);
+  }
+
+  /** One line saying what this module runs on. */
+  describe(): string {
+    const { format, runner, variant, reason } = this.bindingInfo;
+    return `${this.name ?? '(unnamed)'}: ${format} on ${runner} (${variant}) - ${reason}`;
+  }
+
+  /** @internal Rebinds the module to a runner session; the previous optimized session is released. */
+  async bind(session: RunnerSession, info: BindingInfo): Promise<void> {
+    const previous = this.selected;
+    this.selected = session;
+    this.bindingInfo = info;
+    if (previous && previous !== session) await previous.release();
+  }
+
+  /** @internal Back to the original model. */
+  async unbind(reason = SOURCE_BINDING.reason): Promise<void> {
+    const previous = this.selected;
+    this.selected = undefined;
+    this.bindingInfo = { ...SOURCE_BINDING, reason };
+    if (previous) await previous.release();
+  }
+
+  /** Releases every session this module holds; a later `run` starts the original model again. */
+  async release(): Promise<void> {
+    await this.unbind();
+    const source = this.sourceSession;
+    this.sourceSession = undefined;
+    if (source) await (await source).release();
+  }
+
+  private async runFeeds(feeds: Feeds): Promise<Feeds> {
+    const selected = this.selected;
+    if (selected && !this.recorder && selected.accepts(feeds)) return selected.run(feeds);
+    const source = await this.source();
+    const outputs = await source.run(feeds);
+    this.recorder?.record(feeds, outputs);
+    return outputs;
+  }
+
+  /** The original model on onnxruntime's CPU provider, created on first use. */
+  source(): Promise<RunnerSession> {
+    this.sourceSession ??= this.createSourceSession();
+    return this.sourceSession;
+  }
+
+  private async createSourceSession(): Promise<RunnerSession> {
+    const options = { executionProviders: ['cpu'], ...this.sessionOptions };
+    if (typeof this.model === 'string') {
+      return createOrtSession({ format: 'onnx', path: this.model, precision: 'fp32', sizeBytes: 0 }, options);
+    }
+    const session = await InferenceSession.create(this.model, options);
+    return { run: (feeds) => session.run(feeds) as Promise<Feeds>, accepts: () => true, release: () => session.release() };
+  }
+}

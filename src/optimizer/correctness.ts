@@ -1,0 +1,70 @@
+import type { Tolerance, VerifyFunc } from '../config/module-config';
+import { errorText } from '../errors';
+import { readSample } from '../capture/sample-store';
+import type { RunnerSession } from '../runners/runner';
+import type { CandidateStatus } from '../status';
+import { compareTensors } from '../tensors';
+
+type Checks = Pick<CandidateStatus, 'correctness' | 'verify'>;
+
+/**
+ * Runs a candidate on every recorded sample and compares each output with the source's. Unlike the
+ * Python tool, a candidate over tolerance, or with NaN/Inf where the source had none, fails; the
+ * figures are kept either way. The user's verifyFunc, where given, can fail it too.
+ */
+export async function checkCandidate(
+  session: RunnerSession,
+  sampleFiles: readonly string[],
+  tolerance: Tolerance,
+  verifyFunc: VerifyFunc | undefined,
+): Promise<Checks> {
+  const worst = new Map<string, Checks['correctness']['outputs'][number]>();
+  let verify: Checks['verify'] = { status: verifyFunc ? 'ok' : 'skipped' };
+  for (const file of sampleFiles) {
+    const sample = readSample(file);
+    let outputs;
+    try {
+      outputs = await session.run(sample.inputs);
+    } catch (error) {
+      return { correctness: { status: 'failed', reason: `run failed: ${errorText(error)}`, outputs: [] }, verify };
+    }
+    for (const [name, expected] of Object.entries(sample.outputs)) {
+      const actual = outputs[name];
+      if (!actual) {
+        return { correctness: { status: 'failed', reason: `output "${name}" is missing`, outputs: [] }, verify };
+      }
+      const error = compareTensors(name, actual, expected);
+      const passed =
+        !error.nonFinite && !error.shapeMismatch && error.maxAbsError <= tolerance.atol + tolerance.rtol * error.sourceMaxAbs;
+      const previous = worst.get(name);
+      if (!previous || !passed || error.maxAbsError > previous.maxAbsError) {
+        worst.set(name, { ...error, tolerance, passed: passed && (previous?.passed ?? true) });
+      }
+    }
+    if (verifyFunc && verify.status === 'ok') {
+      try {
+        if (!(await verifyFunc(outputs, sample.outputs))) verify = { status: 'failed', reason: `verifyFunc returned false on ${file}` };
+      } catch (error) {
+        verify = { status: 'failed', reason: `verifyFunc threw: ${errorText(error)}` };
+      }
+    }
+  }
+  const outputs = [...worst.values()];
+  const failing = outputs.filter((o) => !o.passed);
+  const correctness: Checks['correctness'] = failing.length
+    ? {
+        status: 'failed',
+        reason: failing
+          .map((o) =>
+            o.nonFinite
+              ? `${o.output} has NaN/Inf`
+              : o.shapeMismatch
+                ? `${o.output} has the wrong shape`
+                : `${o.output} max abs error ${o.maxAbsError.toExponential(2)} > ${(o.tolerance.atol + o.tolerance.rtol * o.sourceMaxAbs).toExponential(2)}`,
+          )
+          .join('; '),
+        outputs,
+      }
+    : { status: 'ok', outputs };
+  return { correctness, verify };
+}

@@ -1,0 +1,23 @@
+import { onnxOptimizedFormat } from './formats/onnx-optimized';
+import { onnxSourceFormat } from './formats/onnx-source';
+import type { Format } from './formats/format';
+import { onnxCpuRunner } from './runners/onnx-cpu';
+import type { Runner } from './runners/runner';
+import { Registry } from './registry';
+
+/** Every format the navigator can produce; `targetFormats` names entries of this table. */
+export const formatRegistry = new Registry<Format>('format');
+/** Every runner the navigator can use; `runners` names entries of this table. */
+export const runnerRegistry = new Registry<Runner>('runner');
+
+for (const format of [onnxSourceFormat, onnxOptimizedFormat]) formatRegistry.register(format);
+for (const runner of [onnxCpuRunner]) runnerRegistry.register(runner);
+
+/** For users' own formats and runners: registered ones can then be named in the config. */
+export function registerFormat(format: Format): void {
+  formatRegistry.register(format);
+}
+
+export function registerRunner(runner: Runner): void {
+  runnerRegistry.register(runner);
+}

@@ -1,0 +1,45 @@
+import { InferenceSession } from 'onnxruntime-node';
+import type { ModelArtifact } from '../formats/format';
+import type { Feeds, RunnerSession } from './runner';
+
+/**
+ * Wraps an onnxruntime-node session as a RunnerSession. Shared by every runner built on an
+ * onnxruntime execution provider; they differ only in the SessionOptions they pass.
+ */
+export async function createOrtSession(
+  artifact: ModelArtifact,
+  options: InferenceSession.SessionOptions,
+): Promise<RunnerSession> {
+  const session = await InferenceSession.create(artifact.path, options);
+  const fixedShapes = artifact.fixedShapes;
+  return {
+    run: (feeds: Feeds) => session.run(feeds) as Promise<Feeds>,
+    accepts: fixedShapes ? (feeds) => shapesMatch(feeds, fixedShapes) : () => true,
+    release: () => session.release(),
+  };
+}
+
+function shapesMatch(feeds: Feeds, fixed: Record<string, number[]>): boolean {
+  for (const [name, dims] of Object.entries(fixed)) {
+    const tensor = feeds[name];
+    if (!tensor || tensor.dims.length !== dims.length) return false;
+    for (let axis = 0; axis < dims.length; axis++) if (tensor.dims[axis] !== dims[axis]) return false;
+  }
+  return true;
+}
+
+/**
+ * Session config entries go through `extra`, which the Node binding flattens into AddConfigEntry
+ * keys. Runner variants store them flat ('session.intra_op.allow_spinning': '0'); this nests them.
+ */
+export function configEntries(settings: Record<string, string | number | boolean>): Record<string, unknown> {
+  const extra: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(settings)) {
+    if (!key.includes('.')) continue;
+    const parts = key.split('.');
+    let node = extra;
+    for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
+    node[parts[parts.length - 1]] = String(value);
+  }
+  return extra;
+}

@@ -1,0 +1,59 @@
+import 'reflect-metadata';
+import { ModuleRecord, NAV_MODULE_CONFIGS, NAV_MODULES, NAV_PIPELINE } from '../decorators/metadata-keys';
+import type { PipelineOptions } from '../decorators/pipeline';
+import type { ModuleOptimizeConfig } from './config/resolve';
+import { NavigatorError } from './errors';
+import { standaloneModules } from './module/module-names';
+import { OnnxModule } from './module/onnx-module';
+
+/** One module found on a target: the only place that reads the decorators' metadata. */
+export interface ModuleEntry {
+  name: string;
+  module: OnnxModule<unknown, unknown>;
+  /** The module's own config (`module.optimizeConfig` first, then `@optimizeConfig`), if any. */
+  ownConfig: ModuleOptimizeConfig | undefined;
+}
+
+/** The annotated modules of a pipeline instance, or the standalone modules for a function target. */
+export function scanModules(target: object): ModuleEntry[] {
+  if (typeof target === 'function') {
+    return [...standaloneModules].map((module) => ({
+      name: module.name as string,
+      module,
+      ownConfig: module.optimizeConfig,
+    }));
+  }
+  const entries: ModuleEntry[] = [];
+  for (const cls of classChain(target.constructor)) {
+    const records: ModuleRecord[] = Reflect.getOwnMetadata(NAV_MODULES, cls) ?? [];
+    const configs: Map<string | symbol, ModuleOptimizeConfig> = Reflect.getOwnMetadata(NAV_MODULE_CONFIGS, cls) ?? new Map();
+    for (const { property, options } of records) {
+      if (entries.some((entry) => entry.name === options.name)) continue; // overridden in a subclass
+      const value = (target as Record<string | symbol, unknown>)[property];
+      if (!(value instanceof OnnxModule)) {
+        throw new NavigatorError(`property ${cls.name}.${String(property)} holds ${describe(value)}, not an OnnxModule`, {
+          module: options.name,
+          subject: String(property),
+          fix: `assign it in the constructor, e.g. this.${String(property)} = new OnnxModule('model.onnx')`,
+        });
+      }
+      value.options = options as never;
+      entries.push({ name: options.name, module: value, ownConfig: value.optimizeConfig ?? configs.get(property) });
+    }
+  }
+  return entries;
+}
+
+export function pipelineOptionsOf(target: object): PipelineOptions<never> {
+  const cls = typeof target === 'function' ? target : target.constructor;
+  return Reflect.getMetadata(NAV_PIPELINE, cls) ?? {};
+}
+
+function* classChain(cls: Function): Generator<Function> {
+  for (let c: Function | null = cls; c && c !== Object; c = Object.getPrototypeOf(c)) yield c;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined || value === null) return String(value);
+  return typeof value === 'object' ? `a ${value.constructor?.name ?? 'object'}` : `a ${typeof value}`;
+}

@@ -1,0 +1,83 @@
+import { Tensor } from 'onnxruntime-node';
+import type { Feeds } from './runners/runner';
+
+type NumericData = Exclude<Tensor['data'], string[]>;
+
+/** A copy of a tensor whose axis 0 is `batch` long, cycling through the rows it has. */
+export function tileBatch(tensor: Tensor, batch: number): Tensor {
+  const rows = tensor.dims[0];
+  if (rows === batch) return tensor;
+  const data = tensor.data as NumericData;
+  const rowSize = rows === 0 ? 0 : data.length / rows;
+  const Ctor = data.constructor as { new (length: number): NumericData };
+  const out = new Ctor(rowSize * batch);
+  for (let row = 0; row < batch; row++) {
+    const from = (row % rows) * rowSize;
+    (out as Float32Array).set((data as Float32Array).subarray(from, from + rowSize), row * rowSize);
+  }
+  return new Tensor(tensor.type as 'float32', out as Float32Array, [batch, ...tensor.dims.slice(1)]);
+}
+
+export function tileFeeds(feeds: Feeds, batch: number): Feeds {
+  return Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, tileBatch(t, batch)]));
+}
+
+/** Values of a tensor as float64 numbers, whatever its numeric type. */
+export function asNumbers(tensor: Tensor): Float64Array {
+  const data = tensor.data as NumericData;
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Float64Array.from(data, Number);
+  if (tensor.type === 'float16') return Float64Array.from(data as Uint16Array, halfToFloat);
+  return Float64Array.from(data as Float32Array);
+}
+
+/** IEEE half (as its 16 bits) to a number. */
+export function halfToFloat(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
+  if (exponent === 31) return fraction ? NaN : sign * Infinity;
+  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+}
+
+/** How far a candidate's output is from the source's. */
+export interface OutputError {
+  output: string;
+  maxAbsError: number;
+  /** Largest |candidate - source| / |source| over elements whose |source| is above 1e-6. */
+  maxRelError: number;
+  /** ||candidate - source|| / ||source||. */
+  relL2: number;
+  cosine: number;
+  /** max |source|: the scale tolerances are relative to. */
+  sourceMaxAbs: number;
+  /** The candidate has NaN or Inf where the source has none. */
+  nonFinite: boolean;
+  shapeMismatch: boolean;
+}
+
+export function compareTensors(output: string, candidate: Tensor, source: Tensor): OutputError {
+  const shapeMismatch =
+    candidate.dims.length !== source.dims.length || candidate.dims.some((d, i) => d !== source.dims[i]);
+  const c = asNumbers(candidate);
+  const s = asNumbers(source);
+  let maxAbs = 0, maxRel = 0, diff2 = 0, src2 = 0, cand2 = 0, dot = 0, srcMax = 0, nonFinite = false;
+  const n = shapeMismatch ? 0 : s.length;
+  for (let i = 0; i < n; i++) {
+    const a = c[i], b = s[i];
+    if (!Number.isFinite(a) && Number.isFinite(b)) nonFinite = true;
+    if (!Number.isFinite(b)) continue;
+    const d = Math.abs(a - b);
+    if (d > maxAbs || Number.isNaN(d)) maxAbs = Number.isNaN(d) ? Infinity : d;
+    if (Math.abs(b) > 1e-6) maxRel = Math.max(maxRel, d / Math.abs(b));
+    srcMax = Math.max(srcMax, Math.abs(b));
+    diff2 += d * d; src2 += b * b; cand2 += a * a; dot += a * b;
+  }
+  const relL2 = src2 > 0 ? Math.sqrt(diff2 / src2) : Math.sqrt(diff2);
+  const cosine = src2 > 0 && cand2 > 0 ? dot / Math.sqrt(src2 * cand2) : diff2 === 0 ? 1 : 0;
+  return { output, maxAbsError: maxAbs, maxRelError: maxRel, relL2, cosine, sourceMaxAbs: srcMax, nonFinite, shapeMismatch };
+}
+
+export function describeShape(dims: readonly number[]): string {
+  return `[${dims.join(', ')}]`;
+}
