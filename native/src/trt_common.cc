@@ -95,8 +95,7 @@ const char* dtypeName(nvinfer1::DataType type) {
     case DataType::kBOOL: return "bool";
     case DataType::kFP8: return "float8e4m3";
     case DataType::kINT4: return "int4";
-    case DataType::kFP4: return "float4e2m1";
-    default: return "unknown";  // kE8M0 and types of later versions
+    default: return "unsupported";  // fp4, e8m0 and types of later versions
   }
 }
 

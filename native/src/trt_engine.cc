@@ -1,4 +1,6 @@
 // The Engine class: a deserialized engine with one execution context and one CUDA stream.
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 
@@ -356,7 +358,10 @@ class Engine : public Napi::ObjectWrap<Engine> {
                                                    " elements, dims " + shapeText(dims) + " need " +
                                                    std::to_string(elementCount(dims)));
         }
-        const auto* bytes = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+        void* bytes = nullptr;  // already offset to the first element, whatever buffer backs the array
+        if (napi_get_typedarray_info(env, array, nullptr, nullptr, &bytes, nullptr, nullptr) != napi_ok) {
+          throw AddonError("TRT_BAD_ARGUMENT", where + ": its typed array cannot be read");
+        }
         worker->addInput({i, dims, bytes, array.ByteLength()}, array);
       }
       if (given != feeds.GetPropertyNames().Length()) {

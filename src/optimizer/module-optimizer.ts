@@ -194,8 +194,10 @@ async function evaluate(job: ModuleJob, candidate: Evaluated, points: ProfilePoi
     const checks = await checkCandidate(session, job.recorder.sampleFiles, tolerance, job.config.verifyFunc);
     status.correctness = checks.correctness;
     status.verify = checks.verify;
-    if (checks.correctness.status !== 'ok') return skip(status, `correctness: ${checks.correctness.reason}`, true);
-    if (checks.verify.status === 'failed') return skip(status, `verifyFunc: ${checks.verify.reason}`, true);
+    if (checks.correctness.status !== 'ok') skip(status, `correctness: ${checks.correctness.reason}`, true);
+    else if (checks.verify.status === 'failed') skip(status, `verifyFunc: ${checks.verify.reason}`, true);
+    // A failed candidate is not timed, except the baseline: every speedup is measured against it.
+    if (status.status !== 'passed' && status.key !== BASELINE_KEY) return;
     job.progress.step(job.name, `profile ${status.key}`);
     status.performance = await profileSession(session, points.filter((p) => session.accepts(p.feeds)), job.config.profiling);
     if (status.performance.length === 0) skip(status, 'accepts none of the profiled input shapes');

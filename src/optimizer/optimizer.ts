@@ -54,7 +54,7 @@ export class Optimizer {
     const envKey = environmentKey(currentEnvironment());
 
     // Every config is validated and every model hashed before any work starts.
-    const planned: Planned[] = entries.map((entry) => {
+    let planned: Planned[] = entries.map((entry) => {
       const input = entry.ownConfig
         ? validateConfig(ModuleConfigInput, entry.ownConfig, { module: entry.name, what: 'optimizeConfig' })
         : moduleFieldsOf(global);
@@ -71,7 +71,7 @@ export class Optimizer {
       return { entry, job };
     });
 
-    const jobs = planned.filter((p) => p.job).map((p) => p.job as ModuleJob);
+    let jobs = planned.filter((p) => p.job).map((p) => p.job as ModuleJob);
     const fresh: ModuleStatus[] = [];
     const committed = new Set<string>();
     let pipeline: OptimizeStatus['pipeline'];
@@ -79,6 +79,23 @@ export class Optimizer {
       if (jobs.length > 0) {
         progress.info(`optimizing ${jobs.map((j) => j.name).join(', ')} over ${items.length} dataloader items; workspace ${workspace.root}`);
         await this.capture(jobs, planned, call, items, workspace, progress);
+        if (typeof target === 'function') {
+          // A function target uses some of the standalone modules: the others are left alone.
+          const idle = jobs.filter((job) => job.recorder.callCount === 0);
+          for (const job of idle) workspace.discard(job.runDir);
+          jobs = jobs.filter((job) => !idle.includes(job));
+          planned = planned.filter((p) => !p.job || !idle.includes(p.job));
+          if (jobs.length === 0) {
+            throw new NavigatorError('called none of the modules wrapped with navModule(model, options)', {
+              subject: 'optimize(fn)',
+              fix: 'call the wrapped modules (the objects navModule returned) inside the function',
+            });
+          }
+        }
+        for (const job of jobs) {
+          const signature = job.recorder.signature(); // throws, naming the module, if it was never called
+          progress.step(job.name, `captured ${signature.calls} calls, batch sizes ${JSON.stringify(signature.batchSizes)}, ${job.recorder.sampleFiles.length} samples kept`);
+        }
         const before = await timePipeline(call, items);
         for (const job of jobs) fresh.push(await optimizeModule(job));
         for (const status of fresh) await bindSelected(jobs.find((j) => j.name === status.module)!.module, status, workspace.moduleDir(status.module));
@@ -157,10 +174,6 @@ export class Optimizer {
       for (const item of items) await call(...item.slice(1));
     } finally {
       for (const job of jobs) job.module.recorder = undefined;
-    }
-    for (const job of jobs) {
-      const signature = job.recorder.signature(); // throws, naming the module, if it was never called
-      progress.step(job.name, `captured ${signature.calls} calls, batch sizes ${JSON.stringify(signature.batchSizes)}, ${job.recorder.sampleFiles.length} samples kept`);
     }
   }
 

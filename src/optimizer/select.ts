@@ -17,7 +17,8 @@ export function observedLatency(performance: PerformanceResult[], batchSizes: Re
     const result = performance.find((p) => p.batchSize === size);
     if (result) { total += result.p50Ms * count; weight += count; }
   }
-  return weight > 0 ? total / weight : Math.min(...performance.map((p) => p.p50Ms));
+  if (weight > 0) return total / weight;
+  return performance.length > 0 ? Math.min(...performance.map((p) => p.p50Ms)) : NaN;
 }
 
 /** Picks among candidates that passed every check; undefined when none did. */

@@ -1,0 +1,89 @@
+/**
+ * Sizes and speeds of the generated models: build time and file size of the full-size presets, and
+ * ms per run of the text-to-image modules at batch 1 and 2 (default CPU session, and one thread).
+ *
+ *   npm run build && node dist/bench/models-check.js [--skip-large]
+ */
+import * as ort from 'onnxruntime-node';
+import { bertBase, buildDenoiser, buildImageDecoder, buildTextEncoder, resnet50 } from '../src/models';
+
+function filled(type: 'float32' | 'int64', dims: number[]): ort.Tensor {
+  const n = dims.reduce((p, d) => p * d, 1);
+  if (type === 'int64') return new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt((i * 7) % 100)), dims);
+  return new ort.Tensor('float32', Float32Array.from({ length: n }, (_, i) => Math.sin(i)), dims);
+}
+
+/** Median ms per run over ~0.5 s after a warm-up. */
+async function msPerRun(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<number> {
+  for (let i = 0; i < 5; i++) await session.run(feeds);
+  const times: number[] = [];
+  const end = performance.now() + 500;
+  while (performance.now() < end || times.length < 10) {
+    const start = performance.now();
+    await session.run(feeds);
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1];
+}
+
+async function large(): Promise<void> {
+  for (const [name, build, feeds] of [
+    ['resnet50', () => resnet50(), { pixel_values: filled('float32', [1, 3, 224, 224]) }],
+    ['bertBase', () => bertBase(), { input_ids: filled('int64', [1, 128]) }],
+  ] as const) {
+    let start = performance.now();
+    const bytes = build();
+    const buildMs = performance.now() - start;
+    start = performance.now();
+    const session = await ort.InferenceSession.create(bytes);
+    const loadMs = performance.now() - start;
+    const runMs = await msPerRun(session, feeds);
+    console.log(
+      `${name}: build ${buildMs.toFixed(0)} ms, ${(bytes.length / 2 ** 20).toFixed(1)} MiB, ` +
+        `session ${loadMs.toFixed(0)} ms, run (batch 1${name === 'bertBase' ? ', seq 128' : ''}) ${runMs.toFixed(1)} ms`,
+    );
+    await session.release();
+  }
+}
+
+async function textToImage(): Promise<void> {
+  const modules = [
+    ['text_encoder', buildTextEncoder, (b: number) => ({ input_ids: filled('int64', [b, 16]) })],
+    [
+      'denoiser',
+      buildDenoiser,
+      (b: number) => ({
+        latent: filled('float32', [b, 4, 16, 16]),
+        timestep: filled('float32', [b]),
+        text_embedding: filled('float32', [b, 16, 64]),
+      }),
+    ],
+    ['image_decoder', buildImageDecoder, (b: number) => ({ latent: filled('float32', [b, 4, 16, 16]) })],
+  ] as const;
+  for (const [name, build, feeds] of modules) {
+    const start = performance.now();
+    const bytes = build();
+    const buildMs = performance.now() - start;
+    const line: string[] = [`${name}: build ${buildMs.toFixed(1)} ms, ${(bytes.length / 1024).toFixed(0)} KiB`];
+    for (const [label, options] of [
+      ['default', {}],
+      ['1 thread', { intraOpNumThreads: 1, interOpNumThreads: 1 }],
+    ] as const) {
+      const session = await ort.InferenceSession.create(bytes, options);
+      for (const batch of [1, 2]) line.push(`${label} b${batch} ${(await msPerRun(session, feeds(batch))).toFixed(3)} ms`);
+      await session.release();
+    }
+    console.log(line.join(', '));
+  }
+}
+
+async function main(): Promise<void> {
+  await textToImage();
+  if (!process.argv.includes('--skip-large')) await large();
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

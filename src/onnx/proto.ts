@@ -1,0 +1,70 @@
+/**
+ * ONNX protobuf in and out, with no protobuf library: the public entry points of the codec.
+ *
+ * - decodeModel / encodeModel for ModelProto; decodeTensor / encodeTensor for TensorProto files
+ *   (the input_*.pb / output_*.pb of ONNX test data sets); decodeGraph for a GraphProto.
+ * - Message shapes are in messages.ts, field tables in schema.ts, the generic codec in codec.ts,
+ *   data type codes and onnxruntime type names in data-types.ts; all are re-exported here.
+ *
+ * A decoded model is plain data: change it freely and encode it again. Bytes fields are views into
+ * the decoded buffer, so do not modify that buffer while the model is in use.
+ */
+import { NavigatorError } from '../errors';
+import { decodeMessage, encodeMessage, type Message } from './codec';
+import type { GraphProto, ModelProto, TensorProto } from './messages';
+import { SCHEMAS } from './schema';
+import { WireError } from './wire';
+
+export * from './messages';
+export * from './data-types';
+
+/** Protobuf messages must stay below 2 GiB: protobuf libraries (and onnxruntime) refuse larger ones. */
+export const MAX_PROTOBUF_BYTES = 2 ** 31 - 1;
+
+type SchemaName = keyof typeof SCHEMAS;
+
+export function decodeModel(bytes: Uint8Array): ModelProto {
+  return decodeAs<ModelProto>('ModelProto', bytes);
+}
+
+export function encodeModel(model: ModelProto): Uint8Array {
+  return encodeAs('ModelProto', model);
+}
+
+export function decodeTensor(bytes: Uint8Array): TensorProto {
+  return decodeAs<TensorProto>('TensorProto', bytes);
+}
+
+export function encodeTensor(tensor: TensorProto): Uint8Array {
+  return encodeAs('TensorProto', tensor);
+}
+
+export function decodeGraph(bytes: Uint8Array): GraphProto {
+  return decodeAs<GraphProto>('GraphProto', bytes);
+}
+
+export function encodeGraph(graph: GraphProto): Uint8Array {
+  return encodeAs('GraphProto', graph);
+}
+
+function decodeAs<T>(schemaName: SchemaName, bytes: Uint8Array): T {
+  try {
+    return decodeMessage(bytes, SCHEMAS[schemaName]) as T;
+  } catch (error) {
+    if (!(error instanceof WireError)) throw error;
+    throw new NavigatorError(`cannot decode ONNX ${schemaName}${error.path.length ? ` at ${error.pathText()}` : ''}: ${error.problem}`, {
+      fix: 'check that the file is a complete ONNX protobuf (not truncated, not a Git LFS pointer, not another format)',
+    });
+  }
+}
+
+function encodeAs(schemaName: SchemaName, message: object): Uint8Array {
+  try {
+    return encodeMessage(message as Message, SCHEMAS[schemaName]);
+  } catch (error) {
+    if (!(error instanceof WireError)) throw error;
+    throw new NavigatorError(`cannot encode ONNX ${schemaName}${error.path.length ? ` at ${error.pathText()}` : ''}: ${error.problem}`, {
+      fix: 'set that field to a value of the type messages.ts declares',
+    });
+  }
+}

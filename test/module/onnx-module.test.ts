@@ -1,0 +1,62 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { Tensor } from 'onnxruntime-node';
+import { navModule, OnnxModule, optimize, registerFormat, strategies } from '../../src';
+import type { Feeds, Format } from '../../src';
+import { onnxCpuRunner } from '../../src/runners/onnx-cpu';
+import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
+
+const dir = tempDir();
+
+/** A copy of the source that declares it only takes batch 2: stands in for fixed-shape formats. */
+const fixedFormat: Format = {
+  name: 'test-fixed-batch-2',
+  precision: 'fp32',
+  description: 'test: accepts batch 2 only',
+  async convert({ source, outputDir }) {
+    const file = path.join(outputDir, 'model.onnx');
+    fs.copyFileSync(source.path, file);
+    return { artifact: { format: 'test-fixed-batch-2', path: file, precision: 'fp32', sizeBytes: source.sizeBytes, fixedShapes: { x: [2, 16] } } };
+  },
+};
+registerFormat(fixedFormat);
+(onnxCpuRunner.formats as string[]).push('test-fixed-batch-2');
+
+describe('OnnxModule', () => {
+  it('runs from bytes, maps inputs and outputs, and says what it runs on', async () => {
+    const module = navModule(new OnnxModule<number[], number[]>(mlpModel({ seed: 31 })), {
+      name: 'module_mapped',
+      inputMapping: (values) => ({ x: new Tensor('float32', Float32Array.from(values), [1, values.length]) }),
+      outputMapping: (outputs: Feeds) => Array.from(outputs.y.data as Float32Array),
+    });
+    const out = await module.run(new Array(16).fill(0.25));
+    expect(out).toHaveLength(8);
+    expect(module.describe()).toBe('module_mapped: onnx on OnnxCPU (default) - not optimized');
+    const status = await optimize(() => module.run(new Array(16).fill(0.1)), [[1]], { workspace: path.join(dir, 'mapped'), ...quiet, targetFormats: ['onnx', 'onnx-optimized'] });
+    expect(fs.existsSync(path.join(dir, 'mapped', 'module_mapped', status.modules.module_mapped.runDir, 'source.onnx'))).toBe(true);
+    expect(await module.run(new Array(16).fill(0.25))).toEqual(out.map((v) => expect.closeTo(v, 5)));
+  });
+
+  it('sends inputs of a shape the selected runner cannot take to the original model', async () => {
+    const file = writeModel(dir, 'fixed.onnx', mlpModel({ seed: 32 }));
+    const module = navModule(new OnnxModule(file), { name: 'module_fixed' });
+    const status = await optimize((batch: number) => module.run({ x: rows(batch, 16) }), [[2]], {
+      workspace: path.join(dir, 'fixed'), ...quiet, targetFormats: ['onnx', 'test-fixed-batch-2'], strategy: strategies.selected('test-fixed-batch-2', 'OnnxCPU'),
+    });
+    expect(status.modules.module_fixed.selected.key).toMatch(/^test-fixed-batch-2\/OnnxCPU/);
+    expect(module.binding.format).toBe('test-fixed-batch-2');
+    const reference = new OnnxModule(file);
+    for (const batch of [2, 5]) {
+      const [got, want] = [await module.run({ x: rows(batch, 16) }), await reference.run({ x: rows(batch, 16) })];
+      expect(got.y.dims).toEqual([batch, 8]);
+      expect(Array.from(got.y.data as Float32Array)).toEqual(Array.from(want.y.data as Float32Array));
+    }
+  });
+
+  it('names the module and the file when the model cannot be read', async () => {
+    const module = navModule(new OnnxModule(path.join(dir, 'missing.onnx')), { name: 'module_missing' });
+    await expect(optimize(() => module.run({}), [[1]], { ...quiet, workspace: path.join(dir, 'missing') })).rejects.toThrow(
+      /module "module_missing", ".*missing\.onnx": cannot read the model file/,
+    );
+  });
+});

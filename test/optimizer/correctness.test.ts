@@ -1,0 +1,121 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { navModule, OnnxModule, optimize, registerFormat, strategies } from '../../src';
+import type { Format } from '../../src';
+import { GraphBuilder } from '../../src/onnx/builder';
+import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
+
+const dir = tempDir();
+const modelPath = writeModel(dir, 'model.onnx', mlpModel({ seed: 11 }));
+
+/** A conversion that is wrong on purpose: the same graph with other weights. */
+const wrongFormat: Format = {
+  name: 'test-wrong-weights',
+  precision: 'fp32',
+  description: 'test: wrong weights',
+  async convert({ outputDir }) {
+    const file = path.join(outputDir, 'model.onnx');
+    fs.writeFileSync(file, mlpModel({ seed: 12 }));
+    return { artifact: { format: 'test-wrong-weights', path: file, precision: 'fp32', sizeBytes: fs.statSync(file).size } };
+  },
+};
+
+/** Slightly off (1e-3 relative): passes a loose tolerance, fails the fp32 default. */
+const slightlyOffFormat: Format = {
+  name: 'test-slightly-off',
+  precision: 'fp32',
+  description: 'test: output scaled by 1.001',
+  async convert({ outputDir }) {
+    const b = new GraphBuilder('off', { seed: 11 });
+    const x = b.input('x', 'float32', ['batch', 16]);
+    const h = b.op('Relu', [b.op('Add', [b.op('MatMul', [x, b.randomWeight('w1', [16, 32], 0.3)]), b.randomWeight('b1', [32], 0.3)])]);
+    const y = b.op('MatMul', [h, b.randomWeight('w2', [32, 8], 0.3)]);
+    b.node('Mul', [y, b.constant('k', new Float32Array([1.001]), [])], {}, { outputs: ['y'] });
+    b.output('y', 'float32', ['batch', 8]);
+    const file = path.join(outputDir, 'model.onnx');
+    fs.writeFileSync(file, b.toBytes());
+    return { artifact: { format: 'test-slightly-off', path: file, precision: 'fp32', sizeBytes: fs.statSync(file).size } };
+  },
+};
+
+/** NaN where the source has none. */
+const nanFormat: Format = {
+  name: 'test-nan',
+  precision: 'fp32',
+  description: 'test: NaN output',
+  async convert({ outputDir }) {
+    const b = new GraphBuilder('nan');
+    const x = b.input('x', 'float32', ['batch', 16]);
+    const zero = b.op('Sub', [x, x]);
+    const y = b.op('Div', [zero, zero]); // 0/0
+    b.node('Slice', [y, b.constant('s', new BigInt64Array([0n]), [1], 'int64'), b.constant('e', new BigInt64Array([8n]), [1], 'int64'), b.constant('a', new BigInt64Array([1n]), [1], 'int64')], {}, { outputs: ['y'] });
+    b.output('y', 'float32', ['batch', 8]);
+    const file = path.join(outputDir, 'model.onnx');
+    fs.writeFileSync(file, b.toBytes());
+    return { artifact: { format: 'test-nan', path: file, precision: 'fp32', sizeBytes: fs.statSync(file).size } };
+  },
+};
+
+for (const format of [wrongFormat, slightlyOffFormat, nanFormat]) registerFormat(format);
+const testRunner = ['OnnxCPU'];
+// The CPU runner loads ONNX formats by name; these test formats are ONNX files too.
+import { onnxCpuRunner } from '../../src/runners/onnx-cpu';
+(onnxCpuRunner.formats as string[]).push('test-wrong-weights', 'test-slightly-off', 'test-nan');
+
+const module = navModule(new OnnxModule(modelPath), { name: 'correct_module' });
+const run = (batch: number) => module.run({ x: rows(batch, 16, batch) });
+
+describe('correctness', () => {
+  it('fails a wrong candidate, keeps its figures, and never selects it, even when asked to', async () => {
+    const status = await optimize(run, [[1], [2]], {
+      workspace: path.join(dir, 'a'),
+      ...quiet,
+      runners: testRunner,
+      targetFormats: ['onnx', 'test-wrong-weights', 'test-nan'],
+      strategy: strategies.selected('test-wrong-weights', 'OnnxCPU'),
+    });
+    const m = status.modules.correct_module;
+    const wrong = m.candidates.find((c) => c.format === 'test-wrong-weights')!;
+    expect(wrong.status).toBe('failed');
+    expect(wrong.correctness.status).toBe('failed');
+    expect(wrong.correctness.outputs[0]).toMatchObject({ output: 'y', passed: false });
+    expect(wrong.correctness.outputs[0].maxAbsError).toBeGreaterThan(1e-2);
+    expect(wrong.reason).toMatch(/correctness: y max abs error/);
+    expect(wrong.performance).toEqual([]);
+    const nan = m.candidates.find((c) => c.format === 'test-nan')!;
+    expect(nan.status).toBe('failed');
+    expect(nan.correctness.reason).toMatch(/y has NaN\/Inf/);
+    expect(m.selected.key).toMatch(/^onnx\/OnnxCPU\//);
+    expect(m.selected.reason).toMatch(/test-wrong-weights on OnnxCPU could not be selected \(correctness: /);
+  });
+
+  it('applies per-precision tolerances that a module can override', async () => {
+    const strict = await optimize(run, [[1]], { workspace: path.join(dir, 'b'), ...quiet, runners: testRunner, targetFormats: ['onnx', 'test-slightly-off'] });
+    expect(strict.modules.correct_module.candidates.find((c) => c.format === 'test-slightly-off')!.status).toBe('failed');
+    const loose = await optimize(run, [[1]], {
+      workspace: path.join(dir, 'c'), ...quiet, runners: testRunner, targetFormats: ['onnx', 'test-slightly-off'],
+      tolerances: { fp32: { atol: 1e-5, rtol: 5e-3 } },
+    });
+    const off = loose.modules.correct_module.candidates.find((c) => c.format === 'test-slightly-off')!;
+    expect(off.status).toBe('passed');
+    expect(off.correctness.outputs[0].maxRelError).toBeCloseTo(1e-3, 4);
+  });
+
+  it('honours a verifyFunc that fails a candidate', async () => {
+    const seen: number[] = [];
+    const status = await optimize(run, [[1], [2]], {
+      workspace: path.join(dir, 'd'), ...quiet, runners: testRunner, targetFormats: ['onnx', 'onnx-optimized'],
+      verifyFunc: (candidate, source) => {
+        seen.push(source.y.dims[0]);
+        return candidate.y.data === source.y.data; // never the same array: fails everything but is called
+      },
+    });
+    const m = status.modules.correct_module;
+    expect(seen.length).toBeGreaterThan(0);
+    for (const c of m.candidates.filter((c) => c.conversion.status === 'ok')) {
+      expect(c.verify.status).toBe('failed');
+      expect(c.status).toBe('failed');
+    }
+    expect(m.selected.reason).toMatch(/no candidate passed; the source model stays/);
+  });
+});
