@@ -1,0 +1,130 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import {
+  loadTensorRT,
+  type BuildEngineResult,
+  type LoadResult,
+  type ShapeRange,
+  type TensorRTProfile,
+} from '../../native';
+import type { ModuleSignature } from '../capture/signature';
+import type { ModuleConfig } from '../config/module-config';
+import { NavigatorError, errorText } from '../errors';
+import type { ConversionContext, ConversionResult, Format } from './format';
+
+/** The precisions built from the source ONNX model as it is (no quantization): one format each. */
+export type TensorRTFormatPrecision = 'fp32' | 'tf32' | 'fp16' | 'bf16';
+
+export const TENSORRT_FORMAT_NAMES = ['trt-fp32', 'trt-tf32', 'trt-fp16', 'trt-bf16'] as const;
+
+/**
+ * The one optimization profile an engine gets: the captured min/opt/max of each input. When the
+ * module batches, axis 0 ranges from 1 to the largest batch size that profiling will try (the
+ * largest seen, `maxBatchSize`, or a configured batch size), so that every profiled batch fits.
+ */
+export function profileFromSignature(
+  signature: ModuleSignature,
+  config: Pick<ModuleConfig, 'maxBatchSize' | 'batchSizes'>,
+  module?: string,
+): TensorRTProfile {
+  const inputs: Record<string, ShapeRange> = {};
+  for (const spec of signature.inputs) {
+    const range = { min: [...spec.min], opt: [...spec.opt], max: [...spec.max] };
+    if (range.min.length !== spec.shape.length || range.opt.length !== spec.shape.length || range.max.length !== spec.shape.length) {
+      throw new NavigatorError(`the captured min/opt/max shapes do not have the input's ${spec.shape.length} axes`, {
+        module,
+        subject: spec.name,
+        fix: 'capture the module again',
+      });
+    }
+    if (signature.batching && range.min.length > 0) {
+      range.max[0] = Math.max(range.max[0], config.maxBatchSize ?? 0, ...config.batchSizes);
+      range.min[0] = 1;
+      range.opt[0] = Math.min(Math.max(range.opt[0], 1), range.max[0]);
+    }
+    range.min.forEach((min, axis) => {
+      if (!(min <= range.opt[axis] && range.opt[axis] <= range.max[axis])) {
+        throw new NavigatorError(`min <= opt <= max does not hold on axis ${axis} of the captured shapes`, {
+          module,
+          subject: spec.name,
+          fix: 'capture the module again',
+        });
+      }
+    });
+    inputs[spec.name] = range;
+  }
+  return { inputs };
+}
+
+/**
+ * Where engines of one TensorRT version and GPU share their timing cache: beside the module
+ * folders, two levels above the format's own folder, i.e. one cache per workspace. A cache only
+ * fits the TensorRT version and GPU that wrote it, so both are in its name.
+ */
+export function timingCachePath(outputDir: string, tensorrtVersion: string, computeCapability: string): string {
+  const tag = `${tensorrtVersion}-sm${computeCapability.replace('.', '')}`;
+  return path.join(outputDir, '..', '..', `trt-timing-${tag}.cache`);
+}
+
+/** Formats that build a TensorRT engine (`model.plan`) from the source ONNX model. */
+export function createTensorRTFormat(
+  precision: TensorRTFormatPrecision,
+  load: () => LoadResult = loadTensorRT,
+): Format {
+  const name = `trt-${precision}`;
+  return {
+    name,
+    precision,
+    description:
+      `TensorRT engine built with ${precision} precision` +
+      (precision === 'fp16' || precision === 'bf16' ? ' (TensorRT 11: from a model already in that precision)' : ''),
+    async convert(context: ConversionContext): Promise<ConversionResult> {
+      const loaded = load();
+      if ('unavailable' in loaded) return { notApplicable: loaded.unavailable };
+      const info = loaded.addon.info();
+      if (info.deviceCount === 0 || !info.device) {
+        return {
+          notApplicable: `TensorRT ${info.tensorrtVersion} is here, but no CUDA device is visible (${info.cudaError ?? 'none found'})`,
+        };
+      }
+      if (!context.source.path.endsWith('.onnx')) {
+        return { notApplicable: `TensorRT engines are built from ONNX models, and ${context.source.path} is not one` };
+      }
+      const enginePath = path.join(context.outputDir, 'model.plan');
+      const timingCache = timingCachePath(context.outputDir, info.tensorrtVersion, info.device.computeCapability);
+      const profile = profileFromSignature(context.signature, context.config, context.module);
+      context.log(`building the ${name} TensorRT engine (TensorRT ${info.tensorrtVersion}, ${info.device.name})`);
+      let result: BuildEngineResult;
+      try {
+        result = await loaded.addon.buildEngine({
+          onnxPath: context.source.path,
+          enginePath,
+          timingCachePath: timingCache,
+          precision,
+          profiles: [profile],
+        });
+      } catch (error) {
+        // A precision the model does not carry (TensorRT 11 takes types from the model) is a format
+        // that does not apply, not a failure.
+        if ((error as { code?: unknown }).code === 'TRT_PRECISION_NOT_IN_MODEL') return { notApplicable: errorText(error) };
+        throw new NavigatorError(`building the ${name} TensorRT engine failed`, {
+          module: context.module,
+          subject: name,
+          fix: `leave "${name}" out of targetFormats, or set NAVIGATOR_TRT_LOG=verbose to see TensorRT's whole log`,
+          cause: error,
+        });
+      }
+      for (const note of result.notes) context.log(note);
+      return {
+        artifact: { format: name, path: enginePath, precision, sizeBytes: fs.statSync(enginePath).size },
+        notes:
+          `built in ${(result.buildMs / 1000).toFixed(1)} s from ${result.networkLayers} layers` +
+          `${result.stronglyTyped ? ', strongly typed' : ''}; timing cache ${timingCache}`,
+      };
+    },
+  };
+}
+
+export const tensorRTFormats: Format[] = (['fp32', 'tf32', 'fp16', 'bf16'] as const).map((precision) =>
+  createTensorRTFormat(precision),
+);
