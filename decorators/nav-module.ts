@@ -9,6 +9,8 @@ import { ModuleRecord, NAV_MODULES } from './metadata-keys';
  * `@navModule({ name })` on a pipeline property that holds an OnnxModule marks it for optimization.
  * Called as `navModule(model, { name })` it wraps a model for code that uses no decorators.
  */
+let standaloneCount = 0;
+
 export function navModule<In = Feeds, Out = Feeds>(options: NavModuleOptions<In, Out>): PropertyDecorator;
 export function navModule<In = Feeds, Out = Feeds>(
   model: OnnxModule<In, Out> | string | Uint8Array,
@@ -21,7 +23,8 @@ export function navModule<In, Out>(
   if (second !== undefined) {
     const module = first instanceof OnnxModule ? first : new OnnxModule<In, Out>(first as string | Uint8Array);
     checkOptions(second, 'navModule(model, options)');
-    claimModuleName(second.name, `navModule(model, { name: '${second.name}' })`);
+    // Each call is its own owner: wrapping a second model under a taken name is an error.
+    claimModuleName(second.name, `navModule(model, { name: '${second.name}' }) #${++standaloneCount}`);
     module.options = second;
     standaloneModules.add(module as OnnxModule<unknown, unknown>);
     return module;

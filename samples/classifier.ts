@@ -28,7 +28,7 @@ export async function classify(batch: number, seed: number): Promise<number[]> {
 }
 
 async function main(): Promise<void> {
-  const status = await optimize(classify, [[1, 0], [4, 1], [1, 2], [8, 3]], { runners: ['OnnxCPU'] });
+  const status = await optimize(classify, [[1, 1, 0], [4, 4, 1], [1, 1, 2], [8, 8, 3]], { runners: ['OnnxCPU'] });
   console.log(`\nclasses: ${(await classify(4, 7)).join(', ')}`);
   console.log(classifier.describe());
   console.log(`speedup of the classifier at the observed batch sizes: ${status.modules.classifier.selected.speedup.toFixed(2)}x`);

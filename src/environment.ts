@@ -1,5 +1,6 @@
 import * as crypto from 'crypto';
 import * as os from 'os';
+import { devicesSummary, discoverDevices } from './runners/device-discovery'; // [gpu runners]
 
 export interface Environment {
   cpu: string;
@@ -40,4 +41,11 @@ function onnxruntimeVersion(): string {
   } catch {
     return 'unknown';
   }
+}
+
+// [gpu runners] The environment with the GPUs and GPU providers found by device discovery (probed
+// once per machine, then cached). Async, so currentEnvironment() stays synchronous; a result
+// measured where discovery found other devices is then not reused.
+export async function environmentWithDevices(): Promise<Environment> {
+  return { ...currentEnvironment(), devices: devicesSummary(await discoverDevices()) };
 }

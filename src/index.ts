@@ -1,13 +1,13 @@
 import 'reflect-metadata';
 
-export { navModule, optimizeConfig, pipeline, PipelineOptions } from '../decorators';
-export { OnnxModule, NavModuleOptions, BindingInfo } from './module/onnx-module';
+export { navModule, optimizeConfig, pipeline, type PipelineOptions } from '../decorators';
+export { OnnxModule, type NavModuleOptions, type BindingInfo } from './module/onnx-module';
 export { optimize, loadOptimized } from './api';
-export { bootstrap, BootstrapOptions, BOOTSTRAP_RESULTS, BootstrapResults } from './bootstrap';
-export { Optimizer, LoadResult } from './optimizer/optimizer';
-export { OptimizeConfig, ModuleOptimizeConfig, defaultTolerances } from './config/resolve';
-export { strategies, Strategy } from './config/strategy';
-export { Dataloader, DataloaderItem } from './dataloader';
+export { bootstrap, BOOTSTRAP_RESULTS, type BootstrapOptions, type BootstrapResults } from './bootstrap';
+export { Optimizer, type LoadResult } from './optimizer/optimizer';
+export { defaultTolerances, type OptimizeConfig, type ModuleOptimizeConfig } from './config/resolve';
+export { strategies, type Strategy } from './config/strategy';
+export type { Dataloader, DataloaderItem } from './dataloader';
 export { NavigatorError } from './errors';
 export { registerFormat, registerRunner, formatRegistry, runnerRegistry } from './plugins';
 export type { Format, ModelArtifact, ConversionContext, ConversionResult, Precision } from './formats/format';

@@ -2,6 +2,9 @@ import { onnxOptimizedFormat } from './formats/onnx-optimized';
 import { onnxSourceFormat } from './formats/onnx-source';
 import type { Format } from './formats/format';
 import { onnxCpuRunner } from './runners/onnx-cpu';
+import { onnxCudaRunner } from './runners/onnx-cuda';
+import { onnxTensorRtRunner } from './runners/onnx-tensorrt-ep';
+import { onnxWebGpuRunner } from './runners/onnx-webgpu';
 import type { Runner } from './runners/runner';
 import { Registry } from './registry';
 
@@ -11,7 +14,12 @@ export const formatRegistry = new Registry<Format>('format');
 export const runnerRegistry = new Registry<Runner>('runner');
 
 for (const format of [onnxSourceFormat, onnxOptimizedFormat]) formatRegistry.register(format);
-for (const runner of [onnxCpuRunner]) runnerRegistry.register(runner);
+for (const runner of [
+  onnxCpuRunner,
+  onnxWebGpuRunner,
+  onnxCudaRunner,
+  onnxTensorRtRunner,
+]) runnerRegistry.register(runner);
 
 /** For users' own formats and runners: registered ones can then be named in the config. */
 export function registerFormat(format: Format): void {

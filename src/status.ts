@@ -1,4 +1,5 @@
 import type { ModuleSignature } from './capture/signature';
+import type { OutputFlow } from './capture/tensor-flow'; // [tensor-flow]
 import type { Precision } from './formats/format';
 import type { Environment } from './environment';
 import type { OutputError } from './tensors';
@@ -75,6 +76,8 @@ export interface ModuleStatus {
   baseline: string;
   selected: SelectedCandidate;
   durationMs: number;
+  /** [tensor-flow] Where each output went during capture, unread: outputs that may stay on the GPU (src/capture/tensor-flow.ts). */
+  outputFlow?: OutputFlow[];
 }
 
 /** What `optimize` returns and writes to `<workspace>/optimize-report.json`. */

@@ -8,7 +8,7 @@ const dir = tempDir();
 const modelPath = writeModel(dir, 'classifier.onnx', mlpModel({ seed: 21, outputs: 3 }));
 
 @pipeline<ClassifierPipeline>({
-  dataloader: () => [[1, 0], [4, 1]],
+  dataloader: () => [[1, 1, 0], [4, 4, 1]],
   call: (p, batch: number, offset: number) => p.classify(batch, offset),
   config: { ...quiet, targetFormats: ['onnx', 'onnx-optimized'] },
 })

@@ -15,7 +15,6 @@ import {
   ValidateNested,
   ValidateBy,
   ValidationOptions,
-  buildMessage,
 } from 'class-validator';
 import { formatRegistry, runnerRegistry } from '../plugins';
 import type { VerifyFunc } from './module-config';
@@ -29,10 +28,10 @@ function IsRegisteredName(kind: 'format' | 'runner', options?: ValidationOptions
       name: `isRegistered${kind}`,
       validator: {
         validate: (value: unknown) => typeof value === 'string' && registry().has(value),
-        defaultMessage: buildMessage(
-          () => `$property has unknown ${kind} "$value"; valid: ${registry().names().join(', ')}`,
-          options,
-        ),
+        defaultMessage: (args) => {
+          const unknown = [args?.value].flat().find((v) => !(typeof v === 'string' && registry().has(v)));
+          return `${args?.property} has unknown ${kind} ${JSON.stringify(unknown)}; valid: ${registry().names().join(', ')}`;
+        },
       },
     },
     { ...options, each: true },

@@ -1,5 +1,6 @@
 import { InferenceSession } from 'onnxruntime-node';
 import type { CallRecorder } from '../capture/recorder';
+import { tensorFlow } from '../capture/tensor-flow'; // [tensor-flow]
 import type { ModuleOptimizeConfig } from '../config/resolve';
 import { createOrtSession } from '../runners/ort-session';
 import type { Feeds, RunnerSession } from '../runners/runner';
@@ -59,7 +60,17 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
     return this.bindingInfo;
   }
 
-  async run(input: In): Promise<Out> {
+  run(input: In): Promise<Out> {
+    // Hot path of a rebound module without mappings: one check and the session's own promise.
+    const selected = this.selected;
+    const mapping = this.options;
+    if (selected && !this.recorder && !mapping?.inputMapping && !mapping?.outputMapping && selected.accepts(input as Feeds)) {
+      return selected.run(input as Feeds) as Promise<unknown> as Promise<Out>;
+    }
+    return this.runMapped(input);
+  }
+
+  private async runMapped(input: In): Promise<Out> {
     const mapping = this.options;
     const feeds = mapping?.inputMapping ? mapping.inputMapping(input) : (input as unknown as Feeds);
     const outputs = await this.runFeeds(feeds);
@@ -99,10 +110,11 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
   private async runFeeds(feeds: Feeds): Promise<Feeds> {
     const selected = this.selected;
     if (selected && !this.recorder && selected.accepts(feeds)) return selected.run(feeds);
+    if (this.recorder) feeds = tensorFlow.consume(this.name ?? '', feeds); // [tensor-flow] unwrap tracked outputs, note edges
     const source = await this.source();
     const outputs = await source.run(feeds);
     this.recorder?.record(feeds, outputs);
-    return outputs;
+    return this.recorder ? tensorFlow.produce(this.name ?? '', outputs) : outputs; // [tensor-flow] note reads of the outputs
   }
 
   /** The original model on onnxruntime's CPU provider, created on first use. */

@@ -53,14 +53,8 @@ export function seededRandom(seed: number): () => number {
 
 /** IR version released with each default-domain opset (onnx/docs/Versioning.md). */
 function irVersionFor(opset: number): number {
-  if (opset <= 8) return 3 + Math.max(0, Math.min(opset - 6, 0)) + (opset >= 7 ? 0 : 0) + (opset >= 8 ? 0 : 0) || 3;
-  if (opset <= 9) return 4;
-  if (opset <= 10) return 5;
-  if (opset <= 12) return 7;
-  if (opset <= 18) return 8;
-  if (opset <= 20) return 9;
-  if (opset <= 22) return 10;
-  return 11;
+  const table: [maxOpset: number, irVersion: number][] = [[8, 3], [9, 4], [10, 5], [11, 6], [14, 7], [18, 8], [20, 9], [22, 10]];
+  return table.find(([maxOpset]) => opset <= maxOpset)?.[1] ?? 11;
 }
 
 export class GraphBuilder {

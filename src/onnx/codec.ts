@@ -30,8 +30,11 @@ export type Message = { [field: string]: unknown; unknownFields?: Uint8Array[] }
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export function decodeMessage(bytes: Uint8Array, schema: MessageSchema): Message {
-  const reader = new WireReader(bytes);
-  return readMessage(reader, bytes.length, schema);
+  // A Node Buffer's slice() is a view, not a copy; decode from a plain Uint8Array view instead so
+  // every bytes field is a plain Uint8Array with the usual semantics.
+  const plain = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const reader = new WireReader(plain);
+  return readMessage(reader, plain.length, schema);
 }
 
 function readMessage(r: WireReader, end: number, schema: MessageSchema): Message {
@@ -153,7 +156,7 @@ function readPackedRun(r: WireReader, runEnd: number, field: FieldDef, msg: Mess
     // Fast path for weights stored as float_data/double_data: one copy into an aligned buffer.
     const width = field.kind === 'float32Array' ? 4 : 8;
     if ((runEnd - start) % width !== 0) throw new WireError(`packed ${field.name} of ${runEnd - start} bytes is not a multiple of ${width}`);
-    const copy = r.buf.slice(start, runEnd).buffer;
+    const copy = r.buf.slice(start, runEnd).buffer; // r.buf is a plain Uint8Array: slice copies
     msg[field.name] = width === 4 ? new Float32Array(copy) : new Float64Array(copy);
     r.pos = runEnd;
     return;

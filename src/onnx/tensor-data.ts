@@ -63,8 +63,8 @@ export function tensorRawBytes(tensor: TensorProto, modelDir?: string): Uint8Arr
  */
 export function tensorToArray(tensor: TensorProto, modelDir?: string): TensorArray {
   const bytes = tensorRawBytes(tensor, modelDir);
-  // slice() copies into a fresh, aligned buffer, which typed array views need.
-  const buffer = bytes.slice().buffer;
+  // A fresh, aligned buffer, which typed array views need (and callers may modify).
+  const buffer = copyBytes(bytes).buffer;
   const code = tensor.dataType ?? DataType.UNDEFINED;
   const array = viewAs(code, buffer);
   if (!LITTLE_ENDIAN_HOST) swapBytesInPlace(array);
@@ -136,9 +136,11 @@ export function tensorFromArray(name: string, data: ArrayData, dims: readonly nu
   if (data.byteLength !== expected) {
     throw new NavigatorError(`has ${data.byteLength} bytes of data but dims [${dims.join(', ')}] of ${dtype} need ${expected}`, { subject: name, fix });
   }
-  const rawData = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+  const rawData = copyBytes(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   if (!LITTLE_ENDIAN_HOST) swapBytesInPlace(viewAs(code, rawData.buffer));
-  return { dims: [...dims], dataType: code, name, rawData };
+  const tensor: TensorProto = { dims: [...dims], dataType: code, rawData };
+  if (name) tensor.name = name;
+  return tensor;
 }
 
 // ---- half precision --------------------------------------------------------------------------
@@ -200,8 +202,15 @@ export function float32ToBfloat16Bits(value: number): number {
 function littleEndianBytes(values: Exclude<TensorArray, Uint8Array | Int8Array>): Uint8Array {
   const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   if (LITTLE_ENDIAN_HOST) return bytes;
-  const copy = bytes.slice();
+  const copy = copyBytes(bytes);
   swapBytesInPlace(viewAs(0, copy.buffer), values.BYTES_PER_ELEMENT);
+  return copy;
+}
+
+/** A copy in a new ArrayBuffer of its own (Buffer.prototype.slice would return a view). */
+function copyBytes(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
   return copy;
 }
 

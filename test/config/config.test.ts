@@ -7,7 +7,7 @@ const run = (batch: number) => model.run({ x: rows(batch, 16) });
 
 async function rejection(config: object): Promise<string> {
   try {
-    await optimize(run, [[1]], { workspace: dir, verbose: false, ...config });
+    await optimize(run, [[1, 1]], { workspace: dir, verbose: false, ...config });
   } catch (error) {
     return (error as Error).message;
   }
@@ -44,7 +44,7 @@ describe('invalid configs are rejected before any work, with the property path',
   });
 
   it('accepts a valid config', async () => {
-    const status = await optimize(run, [[1]], { workspace: dir, ...quiet, targetFormats: ['onnx'], tolerances: { fp32: { atol: 1e-4, rtol: 1e-3 } }, verifyFunc: () => true });
+    const status = await optimize(run, [[1, 1]], { workspace: dir, ...quiet, targetFormats: ['onnx'], tolerances: { fp32: { atol: 1e-4, rtol: 1e-3 } }, verifyFunc: () => true });
     const config = status.modules.cfg_module.config as { tolerances: { fp32: object } };
     expect(config.tolerances.fp32).toEqual({ atol: 1e-4, rtol: 1e-3 });
   });

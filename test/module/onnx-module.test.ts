@@ -40,7 +40,7 @@ describe('OnnxModule', () => {
   it('sends inputs of a shape the selected runner cannot take to the original model', async () => {
     const file = writeModel(dir, 'fixed.onnx', mlpModel({ seed: 32 }));
     const module = navModule(new OnnxModule(file), { name: 'module_fixed' });
-    const status = await optimize((batch: number) => module.run({ x: rows(batch, 16) }), [[2]], {
+    const status = await optimize((batch: number) => module.run({ x: rows(batch, 16) }), [[2, 2]], {
       workspace: path.join(dir, 'fixed'), ...quiet, targetFormats: ['onnx', 'test-fixed-batch-2'], strategy: strategies.selected('test-fixed-batch-2', 'OnnxCPU'),
     });
     expect(status.modules.module_fixed.selected.key).toMatch(/^test-fixed-batch-2\/OnnxCPU/);

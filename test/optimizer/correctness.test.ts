@@ -62,12 +62,12 @@ const testRunner = ['OnnxCPU'];
 import { onnxCpuRunner } from '../../src/runners/onnx-cpu';
 (onnxCpuRunner.formats as string[]).push('test-wrong-weights', 'test-slightly-off', 'test-nan');
 
-const module = navModule(new OnnxModule(modelPath), { name: 'correct_module' });
-const run = (batch: number) => module.run({ x: rows(batch, 16, batch) });
+const mod = navModule(new OnnxModule(modelPath), { name: 'correct_module' });
+const run = (batch: number) => mod.run({ x: rows(batch, 16, batch) });
 
 describe('correctness', () => {
   it('fails a wrong candidate, keeps its figures, and never selects it, even when asked to', async () => {
-    const status = await optimize(run, [[1], [2]], {
+    const status = await optimize(run, [[1, 1], [2, 2]], {
       workspace: path.join(dir, 'a'),
       ...quiet,
       runners: testRunner,
@@ -89,10 +89,10 @@ describe('correctness', () => {
     expect(m.selected.reason).toMatch(/test-wrong-weights on OnnxCPU could not be selected \(correctness: /);
   });
 
-  it('applies per-precision tolerances that a module can override', async () => {
-    const strict = await optimize(run, [[1]], { workspace: path.join(dir, 'b'), ...quiet, runners: testRunner, targetFormats: ['onnx', 'test-slightly-off'] });
+  it('applies per-precision tolerances that a mod can override', async () => {
+    const strict = await optimize(run, [[1, 1]], { workspace: path.join(dir, 'b'), ...quiet, runners: testRunner, targetFormats: ['onnx', 'test-slightly-off'] });
     expect(strict.modules.correct_module.candidates.find((c) => c.format === 'test-slightly-off')!.status).toBe('failed');
-    const loose = await optimize(run, [[1]], {
+    const loose = await optimize(run, [[1, 1]], {
       workspace: path.join(dir, 'c'), ...quiet, runners: testRunner, targetFormats: ['onnx', 'test-slightly-off'],
       tolerances: { fp32: { atol: 1e-5, rtol: 5e-3 } },
     });
@@ -103,7 +103,7 @@ describe('correctness', () => {
 
   it('honours a verifyFunc that fails a candidate', async () => {
     const seen: number[] = [];
-    const status = await optimize(run, [[1], [2]], {
+    const status = await optimize(run, [[1, 1], [2, 2]], {
       workspace: path.join(dir, 'd'), ...quiet, runners: testRunner, targetFormats: ['onnx', 'onnx-optimized'],
       verifyFunc: (candidate, source) => {
         seen.push(source.y.dims[0]);

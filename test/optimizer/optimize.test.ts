@@ -31,12 +31,12 @@ class TwoStagePipeline {
 describe('optimize on a pipeline instance', () => {
   const workspace = path.join(dir, 'cache');
   const pipeline = new TwoStagePipeline();
-  const dataloader = [[1], [2], [1], [3]] as const;
+  const dataloader = [[1, 1], [2, 2], [1, 1], [3, 3]] as const;
   let expected: Feeds[];
 
   beforeAll(async () => {
     expected = [];
-    for (const [batch] of dataloader) expected.push(await pipeline.run(batch));
+    for (const [, batch] of dataloader) expected.push(await pipeline.run(batch));
   });
 
   it('captures, checks, profiles, selects, caches and rebinds every module', async () => {
@@ -72,7 +72,7 @@ describe('optimize on a pipeline instance', () => {
   it('returns the same answers after rebinding, through the unchanged pipeline code', async () => {
     expect(pipeline.encoder.binding.reason).toBeDefined();
     for (let i = 0; i < dataloader.length; i++) {
-      const out = await pipeline.run(dataloader[i][0]);
+      const out = await pipeline.run(dataloader[i][1]);
       const want = expected[i].y.data as Float32Array;
       const got = out.y.data as Float32Array;
       for (let j = 0; j < want.length; j++) expect(got[j]).toBeCloseTo(want[j], 4);
@@ -119,15 +119,15 @@ describe('optimize with a function target and strategies', () => {
   const run = async (batch: number, length: number) => seq.run({ x: new (require('onnxruntime-node').Tensor)('float32', new Float32Array(batch * length * 8).fill(0.5), [batch, length, 8]) });
 
   it('derives every dynamic axis and min/opt/max from the calls', async () => {
-    const status = await optimize(run, [[2, 4], [2, 4], [1, 9], [2, 4]], { workspace: path.join(dir, 'fn'), ...quiet, targetFormats: ['onnx'] });
+    const status = await optimize(run, [[2, 2, 4], [2, 2, 4], [1, 1, 9], [2, 2, 4]], { workspace: path.join(dir, 'fn'), ...quiet, targetFormats: ['onnx'] });
     const spec = status.modules.opt_seq.signature.inputs[0];
     expect(spec).toMatchObject({ shape: [null, null, 8], dynamicAxes: [0, 1], min: [1, 4, 8], opt: [2, 4, 8], max: [2, 9, 8] });
   });
 
   it('honours strategies.selected and strategies.maxThroughput', async () => {
-    const selected = await optimize(run, [[1, 4]], { workspace: path.join(dir, 'fn-sel'), ...quiet, force: true, strategy: strategies.selected('onnx-optimized', 'OnnxCPU') });
+    const selected = await optimize(run, [[1, 1, 4]], { workspace: path.join(dir, 'fn-sel'), ...quiet, force: true, strategy: strategies.selected('onnx-optimized', 'OnnxCPU') });
     expect(selected.modules.opt_seq.selected.key).toMatch(/^onnx-optimized\/OnnxCPU\//);
-    const throughput = await optimize(run, [[1, 4]], { workspace: path.join(dir, 'fn-thr'), ...quiet, maxBatchSize: 4, strategy: strategies.maxThroughput() });
+    const throughput = await optimize(run, [[1, 1, 4]], { workspace: path.join(dir, 'fn-thr'), ...quiet, maxBatchSize: 4, strategy: strategies.maxThroughput() });
     const module = throughput.modules.opt_seq;
     const best = Math.max(...module.candidates.filter((c) => c.status === 'passed').flatMap((c) => c.performance.map((p) => p.throughput)));
     const chosen = module.candidates.find((c) => c.key === module.selected.key)!;
@@ -138,7 +138,7 @@ describe('optimize with a function target and strategies', () => {
 
   it('leaves standalone modules that the function does not call alone', async () => {
     const idle = navModule(new OnnxModule(seqPath), { name: 'opt_idle_fn' });
-    const status = await optimize(run, [[1, 4]], { workspace: path.join(dir, 'fn-idle'), ...quiet, targetFormats: ['onnx'] });
+    const status = await optimize(run, [[1, 1, 4]], { workspace: path.join(dir, 'fn-idle'), ...quiet, targetFormats: ['onnx'] });
     expect(Object.keys(status.modules)).toEqual(['opt_seq']);
     expect(idle.binding.isSource).toBe(true);
   });
@@ -150,7 +150,7 @@ describe('optimize with a function target and strategies', () => {
       run = (batch: number) => run(batch, 4).then(() => this.used.run({ x: new (require('onnxruntime-node').Tensor)('float32', new Float32Array(batch * 32), [batch, 4, 8]) }));
     }
     const workspace = path.join(dir, 'idle');
-    await expect(optimize(new HalfUsed(), [[1]], { workspace, ...quiet })).rejects.toThrow(/module "opt_idle": was never called/);
+    await expect(optimize(new HalfUsed(), [[1, 1]], { workspace, ...quiet })).rejects.toThrow(/module "opt_idle": was never called/);
     for (const name of ['opt_used', 'opt_idle']) {
       expect(fs.existsSync(path.join(workspace, name, 'status.json'))).toBe(false);
       expect(fs.readdirSync(path.join(workspace, name)).filter((f) => f.startsWith('run-'))).toEqual([]);
@@ -158,6 +158,6 @@ describe('optimize with a function target and strategies', () => {
   });
 
   it('rejects a pipeline without modules or a way to run it', async () => {
-    await expect(optimize({ run: async () => 1 }, [[1]], quiet)).rejects.toThrow(NavigatorError);
+    await expect(optimize({ run: async () => 1 }, [[1, 1]], quiet)).rejects.toThrow(NavigatorError);
   });
 });

@@ -6,11 +6,11 @@ import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
 
 const dir = tempDir();
 const modelPath = writeModel(dir, 'cache.onnx', mlpModel({ seed: 5 }));
-const module = navModule(new OnnxModule(modelPath), { name: 'cache_module' });
+const cacheModule = navModule(new OnnxModule(modelPath), { name: 'cache_module' });
 let fail = false;
 const run = async (batch: number) => {
   if (fail) throw new Error('pipeline broke mid-run');
-  return module.run({ x: rows(batch, 16) });
+  return cacheModule.run({ x: rows(batch, 16) });
 };
 const workspace = path.join(dir, 'ws');
 const config = { workspace, ...quiet, targetFormats: ['onnx', 'onnx-optimized'] };
@@ -19,26 +19,26 @@ const runDirs = () => fs.readdirSync(path.join(workspace, 'cache_module')).filte
 
 describe('the cache', () => {
   it('is reused for the same model, config and environment, and redone when forced', async () => {
-    const first = await optimize(run, [[1], [2]], config);
+    const first = await optimize(run, [[1, 1], [2, 2]], config);
     expect(first.modules.cache_module.cached).toBe(false);
-    const second = await optimize(run, [[1], [2]], config);
+    const second = await optimize(run, [[1, 1], [2, 2]], config);
     expect(second.modules.cache_module.cached).toBe(true);
     expect(second.modules.cache_module.createdAt).toBe(first.modules.cache_module.createdAt);
-    const forced = await optimize(run, [[1], [2]], { ...config, force: true });
+    const forced = await optimize(run, [[1, 1], [2, 2]], { ...config, force: true });
     expect(forced.modules.cache_module.cached).toBe(false);
     expect(runDirs()).toEqual([forced.modules.cache_module.runDir]);
   });
 
   it('is invalidated by a changed config', async () => {
-    const changed = await optimize(run, [[1], [2]], { ...config, sampleCount: 3 });
+    const changed = await optimize(run, [[1, 1], [2, 2]], { ...config, sampleCount: 3 });
     expect(changed.modules.cache_module.cached).toBe(false);
   });
 
   it('is invalidated by a changed model', async () => {
     const oldHash = JSON.parse(fs.readFileSync(statusFile, 'utf8')).modelHash;
     fs.writeFileSync(modelPath, mlpModel({ seed: 6 }));
-    await module.release(); // the running process picks up the new file
-    const status = await optimize(run, [[1], [2]], config);
+    await cacheModule.release(); // the running process picks up the new file
+    const status = await optimize(run, [[1, 1], [2, 2]], config);
     expect(status.modules.cache_module.cached).toBe(false);
     expect(status.modules.cache_module.modelHash).not.toBe(oldHash);
   });
@@ -48,19 +48,19 @@ describe('the cache', () => {
     const dirsBefore = runDirs();
     fail = true;
     try {
-      await expect(optimize(run, [[1], [2]], { ...config, force: true })).rejects.toThrow('pipeline broke mid-run');
+      await expect(optimize(run, [[1, 1], [2, 2]], { ...config, force: true })).rejects.toThrow('pipeline broke mid-run');
     } finally {
       fail = false;
     }
     expect(fs.readFileSync(statusFile, 'utf8')).toBe(before);
     expect(runDirs()).toEqual(dirsBefore);
-    const cached = await optimize(run, [[1], [2]], config);
+    const cached = await optimize(run, [[1, 1], [2, 2]], config);
     expect(cached.modules.cache_module.cached).toBe(true);
   });
 
   it('ignores a corrupt status file and optimizes again', async () => {
     fs.writeFileSync(statusFile, '{ "formatVersion": 1, "module": ');
-    const status = await optimize(run, [[1]], config);
+    const status = await optimize(run, [[1, 1]], config);
     expect(status.modules.cache_module.cached).toBe(false);
     expect(JSON.parse(fs.readFileSync(statusFile, 'utf8')).module).toBe('cache_module');
   });

@@ -1,0 +1,33 @@
+import type { InferenceSession } from 'onnxruntime-node';
+import { providerAvailability } from './device-discovery';
+import { configEntries, createOrtSession } from './ort-session';
+import type { Runner, RunnerVariant } from './runner';
+
+/**
+ * onnxruntime's CUDA execution provider. onnxruntime-node 1.30 passes it `deviceId` and nothing else
+ * (no CUDA graphs, no memory limit, no IO binding), so there is one variant: the provider's defaults.
+ * Its libraries are not in the npm package: `availability()` says how to install them.
+ */
+export const onnxCudaRunner: Runner = {
+  name: 'OnnxCUDA',
+  device: 'gpu',
+  formats: ['onnx', 'onnx-fp16', 'onnx-static'],
+
+  availability() {
+    return providerAvailability('cuda');
+  },
+
+  variants(): RunnerVariant[] {
+    return [{ id: 'default', settings: {} }];
+  },
+
+  createSession(artifact, variant) {
+    return createOrtSession(artifact, gpuProviderSessionOptions('cuda', variant.settings));
+  },
+};
+
+/** SessionOptions for the CUDA or TensorRT provider: `deviceId` (default 0) and config entries (dotted keys). */
+export function gpuProviderSessionOptions(name: 'cuda' | 'tensorrt', settings: RunnerVariant['settings']): InferenceSession.SessionOptions {
+  const deviceId = typeof settings.deviceId === 'number' ? settings.deviceId : 0;
+  return { executionProviders: [{ name, deviceId }], extra: configEntries(settings) };
+}

@@ -1,0 +1,28 @@
+import { providerAvailability } from './device-discovery';
+import { gpuProviderSessionOptions } from './onnx-cuda';
+import { createOrtSession } from './ort-session';
+import type { Runner, RunnerVariant } from './runner';
+
+/**
+ * onnxruntime's TensorRT execution provider (TensorRT builds engines for the subgraphs it supports,
+ * CUDA runs the rest). onnxruntime-node 1.30 passes it `deviceId` only: no `trt_fp16_enable`, no
+ * engine cache, no profiles (microsoft/onnxruntime#26854), so it runs at TensorRT's defaults, fp32/tf32;
+ * for fp16/int8 engines and profiles use the 'TensorRT' runner (the native addon) instead.
+ */
+export const onnxTensorRtRunner: Runner = {
+  name: 'OnnxTensorRT',
+  device: 'gpu',
+  formats: ['onnx', 'onnx-fp16', 'onnx-static'],
+
+  availability() {
+    return providerAvailability('tensorrt');
+  },
+
+  variants(): RunnerVariant[] {
+    return [{ id: 'default', settings: {} }];
+  },
+
+  createSession(artifact, variant) {
+    return createOrtSession(artifact, gpuProviderSessionOptions('tensorrt', variant.settings));
+  },
+};
