@@ -1,11 +1,31 @@
 /**
- * Sizes and speeds of the generated models: build time and file size of the full-size presets, and
- * ms per run of the text-to-image modules at batch 1 and 2 (default CPU session, and one thread).
+ * Sizes and speeds of the generated models: build time, file size and parameter count of the
+ * full-size presets (checked against the real models'; exits 1 on a mismatch), and ms per run of the
+ * text-to-image modules at batch 1 and 2 (default CPU session, and one thread).
+ * The full-size checks live here rather than in test/models because under jest they take ~70 s.
  *
  *   npm run build && node dist/bench/models-check.js [--skip-large]
  */
 import * as ort from 'onnxruntime-node';
 import { bertBase, buildDenoiser, buildImageDecoder, buildTextEncoder, resnet50 } from '../src/models';
+import { DataType, decodeModel } from '../src/onnx/proto';
+
+/**
+ * Trainable parameters: float initializers other than BN running statistics and scalars, i.e. what
+ * PyTorch's `sum(p.numel() for p in model.parameters())` counts.
+ */
+function parameterCount(bytes: Uint8Array): number {
+  const initializers = decodeModel(bytes).graph?.initializer ?? [];
+  return initializers
+    .filter((t) => t.dataType === DataType.FLOAT && (t.dims ?? []).length > 0 && !/running_(mean|var)$/.test(t.name ?? ''))
+    .reduce((sum, t) => sum + (t.dims ?? []).reduce((p, d) => p * d, 1), 0);
+}
+
+/**
+ * torchvision resnet50: 25,557,032. HF BertModel without pooler and token-type embeddings:
+ * 23,835,648 in embeddings (words, positions, LayerNorm) + 12 layers x 7,087,872.
+ */
+const EXPECTED_PARAMETERS = { resnet50: 25_557_032, bertBase: 23_835_648 + 12 * 7_087_872 };
 
 function filled(type: 'float32' | 'int64', dims: number[]): ort.Tensor {
   const n = dims.reduce((p, d) => p * d, 1);
@@ -39,8 +59,13 @@ async function large(): Promise<void> {
     const session = await ort.InferenceSession.create(bytes);
     const loadMs = performance.now() - start;
     const runMs = await msPerRun(session, feeds);
+    const parameters = parameterCount(bytes);
+    if (parameters !== EXPECTED_PARAMETERS[name]) {
+      console.error(`${name}: ${parameters} parameters, expected ${EXPECTED_PARAMETERS[name]}`);
+      process.exitCode = 1;
+    }
     console.log(
-      `${name}: build ${buildMs.toFixed(0)} ms, ${(bytes.length / 2 ** 20).toFixed(1)} MiB, ` +
+      `${name}: ${(parameters / 1e6).toFixed(2)}M params, build ${buildMs.toFixed(0)} ms, ${(bytes.length / 2 ** 20).toFixed(1)} MiB, ` +
         `session ${loadMs.toFixed(0)} ms, run (batch 1${name === 'bertBase' ? ', seq 128' : ''}) ${runMs.toFixed(1)} ms`,
     );
     await session.release();

@@ -196,10 +196,13 @@ function skip(reason) {
   console.log(`[model-navigator] TensorRT addon not built: ${reason}. The TensorRT runner will be skipped.`);
 }
 
-/** The last lines of a failed build that say what went wrong. */
+/** The lines of a failed build that say what went wrong: the compiler's first errors, else node-gyp's. */
 function buildErrors(output) {
-  const lines = output.split('\n').filter((line) => /error|not found|cannot|No such file/i.test(line));
-  return lines.slice(-3).map((line) => line.trim()).join(' | ') || output.trim().split('\n').slice(-3).join(' | ');
+  const lines = output.split('\n').map((line) => line.trim());
+  const compiler = lines.filter((line) => /\berror:/.test(line));
+  if (compiler.length > 0) return compiler.slice(0, 2).join(' | ');
+  const gyp = lines.filter((line) => /error|not found|cannot|No such file/i.test(line));
+  return (gyp.length > 0 ? gyp.slice(-3) : lines.filter(Boolean).slice(-3)).join(' | ');
 }
 
 function build() {

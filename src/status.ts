@@ -3,6 +3,7 @@ import type { OutputFlow } from './capture/tensor-flow'; // [tensor-flow]
 import type { Precision } from './formats/format';
 import type { Environment } from './environment';
 import type { OutputError } from './tensors';
+import type { EndToEndReport } from './optimizer/end-to-end';
 
 /** Bump when the layout of status.json changes; older files are then re-optimized, not misread. */
 export const STATUS_FORMAT_VERSION = 1;
@@ -80,11 +81,20 @@ export interface ModuleStatus {
   outputFlow?: OutputFlow[];
 }
 
+export interface PipelineStatus {
+  beforeMs: number;
+  afterMs: number;
+  speedup: number;
+  notes: string[];
+  /** The comparison of the pipeline's final results with lower-precision modules against the original's. */
+  endToEnd: EndToEndReport;
+}
+
 /** What `optimize` returns and writes to `<workspace>/optimize-report.json`. */
 export interface OptimizeStatus {
   modules: Record<string, ModuleStatus & { cached: boolean }>;
   /** Whole pipeline over the dataloader, with the original models and with the rebound ones. */
-  pipeline?: { beforeMs: number; afterMs: number; speedup: number; notes: string[] };
+  pipeline?: PipelineStatus;
   workspace: string;
   durationMs: number;
   /** The table printed at the end, as text. */

@@ -148,7 +148,7 @@ class EngineState {
         failTrt("IExecutionContext::setInputShape(\"" + io[input.index].name + "\", " + shapeText(input.dims) + ")", mark);
       }
       void* device = buffers_[input.index].reserve(input.bytes);
-      CUDA_CHECK(cudaMemcpyAsync(device, input.data, input.bytes, cudaMemcpyHostToDevice, stream_));
+      if (input.bytes > 0) CUDA_CHECK(cudaMemcpyAsync(device, input.data, input.bytes, cudaMemcpyHostToDevice, stream_));
       if (!context_->setTensorAddress(name, device)) failTrt("IExecutionContext::setTensorAddress(\"" + io[input.index].name + "\")", mark);
     }
     std::vector<HostOutput> outputs;
@@ -170,6 +170,7 @@ class EngineState {
     }
     if (!context_->enqueueV3(stream_)) failTrt("IExecutionContext::enqueueV3", mark);
     for (HostOutput& output : outputs) {
+      if (output.data.empty()) continue;
       CUDA_CHECK(cudaMemcpyAsync(output.data.data(), buffers_[output.index].reserve(output.data.size()),
                                  output.data.size(), cudaMemcpyDeviceToHost, stream_));
     }

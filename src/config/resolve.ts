@@ -94,6 +94,6 @@ export function moduleFieldsOf(config: OptimizeConfigInput): ModuleConfigInput {
   return moduleFields;
 }
 
-function definedOnly<T extends object>(value: T): Partial<T> {
+export function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -42,6 +42,9 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
   /** @internal Set by the optimizer while it captures calls. */
   recorder: CallRecorder | undefined;
 
+  /** @internal While true, calls go to the original model although a runner is bound (A/B timing). */
+  bypassed = false;
+
   private sourceSession: Promise<RunnerSession> | undefined;
   private selected: RunnerSession | undefined;
   private bindingInfo: BindingInfo = SOURCE_BINDING;
@@ -64,7 +67,7 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
     // Hot path of a rebound module without mappings: one check and the session's own promise.
     const selected = this.selected;
     const mapping = this.options;
-    if (selected && !this.recorder && !mapping?.inputMapping && !mapping?.outputMapping && selected.accepts(input as Feeds)) {
+    if (selected && !this.recorder && !this.bypassed && !mapping?.inputMapping && !mapping?.outputMapping && selected.accepts(input as Feeds)) {
       return selected.run(input as Feeds) as Promise<unknown> as Promise<Out>;
     }
     return this.runMapped(input);
@@ -109,7 +112,7 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
 
   private async runFeeds(feeds: Feeds): Promise<Feeds> {
     const selected = this.selected;
-    if (selected && !this.recorder && selected.accepts(feeds)) return selected.run(feeds);
+    if (selected && !this.recorder && !this.bypassed && selected.accepts(feeds)) return selected.run(feeds);
     if (this.recorder) feeds = tensorFlow.consume(this.name ?? '', feeds); // [tensor-flow] unwrap tracked outputs, note edges
     const source = await this.source();
     const outputs = await source.run(feeds);

@@ -7,6 +7,9 @@
  * large payloads (raw_data) are copied exactly once. Fields are written in field-number order,
  * unknown fields last: the order protobuf's own serializers use, which makes re-encoding a decoded
  * file reproduce it byte for byte.
+ *
+ * One simplification: a non-repeated message field that occurs twice replaces the first occurrence
+ * instead of being merged into it, as protobuf would. Serializers never write that.
  */
 import type { FieldDef, MessageSchema } from './schema';
 import {
@@ -184,11 +187,15 @@ function toTypedArray(field: FieldDef, values: unknown[]): unknown {
 let sizes: number[] = [];
 let cursor = 0;
 
-export function encodeMessage(msg: Message, schema: MessageSchema): Uint8Array {
+/** Raised before allocating when the encoded message would exceed the caller's limit. */
+export class MessageTooLargeError extends WireError {}
+
+export function encodeMessage(msg: Message, schema: MessageSchema, maxBytes = Infinity): Uint8Array {
   sizes = [];
   cursor = 0;
   try {
     const total = measureMessage(msg, schema);
+    if (total > maxBytes) throw new MessageTooLargeError(`the encoded ${schema.name} would be ${total} bytes, over the limit of ${maxBytes}`);
     const writer = new WireWriter(total);
     writeMessage(writer, msg, schema);
     if (writer.pos !== total) throw new Error(`internal error: wrote ${writer.pos} of ${total} bytes for ${schema.name}`);

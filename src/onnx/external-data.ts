@@ -82,7 +82,7 @@ export function externalByteRange(modelDir: string, tensor: TensorProto): { file
     throw new NavigatorError(`cannot open the external data file "${info.location}"`, {
       subject: tensor.name,
       cause,
-      fix: `put the file next to the model in ${modelDir}, or pass the directory it is in`,
+      fix: `put it in ${modelDir}; when writing a model that readModel did not read, pass writeModel's sourceDir option`,
     });
   }
   const length = info.length ?? size - info.offset;

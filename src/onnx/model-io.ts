@@ -20,7 +20,7 @@ import {
   resolveExternalPath,
 } from './external-data';
 import { DataLocation, type ModelProto, type TensorProto } from './messages';
-import { decodeModel, encodeModel, MAX_PROTOBUF_BYTES } from './proto';
+import { decodeModel, encodeModel } from './proto';
 import { tensorRawBytes } from './tensor-data';
 import { mapModelTensors } from './tensor-walk';
 
@@ -97,13 +97,8 @@ export function writeModel(filePath: string, model: ModelProto, options: WriteMo
       const bytes = tensorRawBytes(tensor);
       return bytes.length > threshold ? data.append(tensor, bytes) : tensor;
     });
+    // Throws, before allocating, when the model would exceed protobuf's 2 GiB limit.
     const encoded = encodeModel(rewritten);
-    if (encoded.length > MAX_PROTOBUF_BYTES) {
-      throw new NavigatorError(`the model is ${encoded.length} bytes, over protobuf's 2 GiB limit`, {
-        subject: target,
-        fix: 'pass externalDataThreshold (e.g. 1024) to store the large initializers in an external data file',
-      });
-    }
     modelTemp = temporaryPath(target);
     writeFileDurably(modelTemp, encoded);
     // Data first: a model file must never point at data that is not in place yet.

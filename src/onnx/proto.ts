@@ -10,7 +10,7 @@
  * the decoded buffer, so do not modify that buffer while the model is in use.
  */
 import { NavigatorError } from '../errors';
-import { decodeMessage, encodeMessage, type Message } from './codec';
+import { decodeMessage, encodeMessage, MessageTooLargeError, type Message } from './codec';
 import type { GraphProto, ModelProto, TensorProto } from './messages';
 import { SCHEMAS } from './schema';
 import { WireError } from './wire';
@@ -27,8 +27,9 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
   return decodeAs<ModelProto>('ModelProto', bytes);
 }
 
+/** Throws when the model would exceed protobuf's 2 GiB limit (see writeModel's externalDataThreshold). */
 export function encodeModel(model: ModelProto): Uint8Array {
-  return encodeAs('ModelProto', model);
+  return encodeAs('ModelProto', model, MAX_PROTOBUF_BYTES);
 }
 
 export function decodeTensor(bytes: Uint8Array): TensorProto {
@@ -58,10 +59,15 @@ function decodeAs<T>(schemaName: SchemaName, bytes: Uint8Array): T {
   }
 }
 
-function encodeAs(schemaName: SchemaName, message: object): Uint8Array {
+function encodeAs(schemaName: SchemaName, message: object, maxBytes = MAX_PROTOBUF_BYTES): Uint8Array {
   try {
-    return encodeMessage(message as Message, SCHEMAS[schemaName]);
+    return encodeMessage(message as Message, SCHEMAS[schemaName], maxBytes);
   } catch (error) {
+    if (error instanceof MessageTooLargeError) {
+      throw new NavigatorError(`${error.problem}: protobuf messages cannot exceed 2 GiB`, {
+        fix: 'write the model with writeModel(path, model, { externalDataThreshold: 1024 }), which stores large initializers in an external data file',
+      });
+    }
     if (!(error instanceof WireError)) throw error;
     throw new NavigatorError(`cannot encode ONNX ${schemaName}${error.path.length ? ` at ${error.pathText()}` : ''}: ${error.problem}`, {
       fix: 'set that field to a value of the type messages.ts declares',

@@ -269,6 +269,3 @@ function wireTypeOf(kind: ScalarKind): number {
 }
 
 export const SCHEMAS = buildSchemas();
-export function isTypedArrayKind(kind: string): boolean {
-  return TYPED_ARRAY_KINDS.has(kind);
-}

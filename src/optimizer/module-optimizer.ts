@@ -11,7 +11,7 @@ import type { OnnxModule } from '../module/onnx-module';
 import { formatRegistry, runnerRegistry } from '../plugins';
 import type { Progress } from '../report/progress';
 import type { Runner, RunnerVariant } from '../runners/runner';
-import { CandidateStatus, ModuleStatus, STATUS_FORMAT_VERSION } from '../status';
+import { CandidateStatus, ModuleStatus, STATUS_FORMAT_VERSION, SelectedCandidate } from '../status';
 import { tileFeeds } from '../tensors';
 import { writeFileAtomic } from '../workspace/atomic';
 import { checkCandidate } from './correctness';
@@ -95,8 +95,6 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
   const baseline = statuses.find((c) => c.key === BASELINE_KEY) as CandidateStatus;
   const selectable = statuses.filter((c) => config.targetFormats.includes(c.format) && config.runners.includes(c.runner));
   const choice = selectCandidate(selectable, config.strategy, signature.batchSizes) ?? { candidate: baseline, reason: 'no candidate passed; the source model stays' };
-  const latency = observedLatency(choice.candidate.performance, signature.batchSizes);
-  const sourceLatency = observedLatency(baseline.performance, signature.batchSizes);
   progress.step(name, `selected ${choice.candidate.key}: ${choice.reason}`);
 
   return {
@@ -113,15 +111,22 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
     runners: runnerStatus.map(({ name: n, available: a, reason }) => ({ name: n, available: a, reason })),
     candidates: statuses,
     baseline: BASELINE_KEY,
-    selected: {
-      key: choice.candidate.key,
-      reason: choice.reason,
-      latencyMs: latency,
-      sourceLatencyMs: sourceLatency,
-      speedup: sourceLatency / latency,
-      maxRelL2: Math.max(0, ...choice.candidate.correctness.outputs.map((o) => o.relL2)),
-    },
+    selected: describeSelection(choice.candidate, baseline, signature.batchSizes, choice.reason),
     durationMs: Date.now() - started,
+  };
+}
+
+/** The selection summary: latency and speedup against the baseline at the observed batch sizes. */
+export function describeSelection(candidate: CandidateStatus, baseline: CandidateStatus, batchSizes: Record<string, number>, reason: string): SelectedCandidate {
+  const latencyMs = observedLatency(candidate.performance, batchSizes);
+  const sourceLatencyMs = observedLatency(baseline.performance, batchSizes);
+  return {
+    key: candidate.key,
+    reason,
+    latencyMs,
+    sourceLatencyMs,
+    speedup: sourceLatencyMs / latencyMs,
+    maxRelL2: Math.max(0, ...candidate.correctness.outputs.map((o) => o.relL2)),
   };
 }
 

@@ -2,20 +2,22 @@ import * as path from 'path';
 import { injectable } from 'tsyringe';
 import { CallRecorder } from '../capture/recorder';
 import { ModuleConfigInput, OptimizeConfigInput } from '../config/optimize-config';
-import { OptimizeConfig, moduleFieldsOf, resolveModuleConfig, validateConfig } from '../config/resolve';
+import { OptimizeConfig, definedOnly, moduleFieldsOf, resolveModuleConfig, validateConfig } from '../config/resolve';
 import { Dataloader, DataloaderItem, collectItems } from '../dataloader';
 import { currentEnvironment, environmentKey } from '../environment';
 import { NavigatorError } from '../errors';
 import { Progress } from '../report/progress';
-import { formatReport } from '../report/table';
+import { formatCandidates, formatReport } from '../report/table';
 import { ModuleEntry, pipelineOptionsOf, scanModules } from '../scanner';
-import type { ModuleStatus, OptimizeStatus } from '../status';
+import type { ModuleStatus, OptimizeStatus, PipelineStatus } from '../status';
 import { writeFileAtomic, writeJsonAtomic } from '../workspace/atomic';
 import { hashConfig, hashModel, toPlain } from '../workspace/hash';
 import { Workspace } from '../workspace/workspace';
 import { bindSelected } from './binding';
-import { ModuleJob, optimizeModule } from './module-optimizer';
-import { PipelineCall, timePipeline } from './pipeline-timing';
+import { ResidentEntry, keepOutputsOnGpu, tensorFlow } from '../capture/tensor-flow'; // [tensor-flow]
+import { ModuleJob, describeSelection, optimizeModule } from './module-optimizer';
+import { PipelineCall, comparePipelines, runPipeline, timePipeline } from './pipeline-timing';
+import { defaultEndToEnd, enforceEndToEnd } from './end-to-end';
 import { NO_SPIN } from '../runners/onnx-cpu';
 
 /** A function to optimize the standalone modules it calls, or a pipeline instance. */
@@ -98,9 +100,18 @@ export class Optimizer {
         }
         const before = await timePipeline(call, items);
         for (const job of jobs) fresh.push(await optimizeModule(job));
+        for (const status of fresh) status.outputFlow = tensorFlow.flowsOf(status.module); // [tensor-flow]
         for (const status of fresh) await bindSelected(jobs.find((j) => j.name === status.module)!.module, status, workspace.moduleDir(status.module));
         for (const p of planned) if (p.cached) await bindSelected(p.entry.module, p.cached, workspace.moduleDir(p.entry.name));
-        pipeline = await this.checkPipeline(planned, fresh, call, items, before.ms, workspace, progress);
+        await keepOnGpu(planned, fresh, workspace, progress); // [tensor-flow]
+        const endToEnd = await enforceEndToEnd(
+          jobs.map((job) => ({ name: job.name, module: job.module, strategy: job.config.strategy, moduleDir: job.moduleDir, status: fresh.find((s) => s.module === job.name)! })),
+          () => runPipeline(call, items),
+          before,
+          { ...defaultEndToEnd, ...definedOnly(global.endToEnd ?? {}) },
+        );
+        progress.info(`end-to-end check: ${endToEnd.summary}${endToEnd.fallbacks.length ? `; fell back: ${endToEnd.fallbacks.join('; ')}` : ''}`);
+        pipeline = { ...(await this.checkPipeline(planned, fresh, call, items, workspace, progress)), endToEnd };
         for (const status of fresh) {
           workspace.commit(status);
           committed.add(status.module);
@@ -108,6 +119,7 @@ export class Optimizer {
       } else {
         progress.info(`every module has a cached result in ${workspace.root}; loading`);
         for (const p of planned) await bindSelected(p.entry.module, p.cached as ModuleStatus, workspace.moduleDir(p.entry.name));
+        await keepOnGpu(planned, fresh, workspace, progress); // [tensor-flow]
       }
     } catch (error) {
       // The previous packages stay whole: only this run's uncommitted folders go.
@@ -124,7 +136,7 @@ export class Optimizer {
     progress.print(`\n${report}\n`);
     const result: OptimizeStatus = { modules, pipeline, workspace: workspace.root, durationMs: Date.now() - started, report };
     writeJsonAtomic(path.join(workspace.root, 'optimize-report.json'), result);
-    writeFileAtomic(path.join(workspace.root, 'optimize-report.txt'), `${report}\n`);
+    writeFileAtomic(path.join(workspace.root, 'optimize-report.txt'), `${report}\n\nCandidates (* = selected):\n\n${formatCandidates(modules)}\n`);
     return result;
   }
 
@@ -133,6 +145,7 @@ export class Optimizer {
     const workspace = new Workspace(options.workspace);
     const entries = target ? this.modulesOf(target) : [...this.known.values()];
     const modules: Record<string, string> = {};
+    const bound: ResidentEntry[] = []; // [tensor-flow]
     for (const entry of entries) {
       const status = workspace.readStatus(entry.name);
       if (!status) {
@@ -143,8 +156,10 @@ export class Optimizer {
         modules[entry.name] = 'kept the original: the model changed since it was optimized; run optimize again';
       } else {
         modules[entry.name] = await bindSelected(entry.module, status, workspace.moduleDir(entry.name));
+        bound.push({ module: entry.module, status, moduleDir: workspace.moduleDir(entry.name) }); // [tensor-flow]
       }
     }
+    await keepOutputsOnGpu(bound, bindSelected); // [tensor-flow]
     return { modules };
   }
 
@@ -170,52 +185,67 @@ export class Optimizer {
       job.module.recorder = job.recorder;
     }
     progress.info('capture: running the pipeline over the dataloader');
+    tensorFlow.start(); // [tensor-flow]
     try {
       for (const item of items) await call(...item.slice(1));
     } finally {
+      tensorFlow.stop(); // [tensor-flow]
       for (const job of jobs) job.module.recorder = undefined;
     }
   }
 
   /**
-   * Times the rebound pipeline against the original. Modules chosen one by one can slow each other
-   * down when they share the cores (idle onnxruntime threads spin); if the rebound pipeline is
-   * slower, spinning is turned off, and if it is still slower every module goes back to its source.
+   * Times the rebound pipeline against the original, passes alternating. Modules chosen one by one
+   * can slow each other down when they share the cores (idle onnxruntime threads spin); if the
+   * rebound pipeline is slower, spinning is turned off, and if it is still slower every module goes
+   * back to its source.
    */
-  private async checkPipeline(planned: Planned[], fresh: ModuleStatus[], call: PipelineCall, items: DataloaderItem[], beforeMs: number, workspace: Workspace, progress: Progress): Promise<OptimizeStatus['pipeline']> {
+  private async checkPipeline(planned: Planned[], fresh: ModuleStatus[], call: PipelineCall, items: DataloaderItem[], workspace: Workspace, progress: Progress): Promise<Omit<PipelineStatus, 'endToEnd'>> {
     const notes: string[] = [];
-    let after = await timePipeline(call, items);
-    const slower = () => after.ms > beforeMs * 1.03;
+    const modules = planned.map((p) => p.entry.module);
+    const compare = () => comparePipelines(call, items, (on) => modules.forEach((m) => (m.bypassed = on)));
     const statusOf = (p: Planned) => p.cached ?? fresh.find((s) => s.module === p.entry.name)!;
+    let timing = await compare();
+    const slower = () => timing.afterMs > timing.beforeMs * 1.03;
     if (slower()) {
-      notes.push(`rebound pipeline took ${after.ms.toFixed(1)} ms vs ${beforeMs.toFixed(1)} ms; turned off thread spinning`);
+      notes.push(`rebound pipeline took ${timing.afterMs.toFixed(1)} ms vs ${timing.beforeMs.toFixed(1)} ms; turned off thread spinning`);
       for (const p of planned) {
         const status = statusOf(p);
         const selected = status.candidates.find((c) => c.key === status.selected.key);
-        if (selected?.runner === 'OnnxCPU') {
-          await bindSelected(p.entry.module, status, workspace.moduleDir(status.module), { [NO_SPIN]: 0 });
-          if (fresh.includes(status)) {
-            selected.variant.settings = { ...selected.variant.settings, [NO_SPIN]: 0 };
-            status.selected.reason += '; thread spinning off (pipeline interference)';
-          }
+        if (selected?.runner !== 'OnnxCPU') continue;
+        await bindSelected(p.entry.module, status, workspace.moduleDir(status.module), { [NO_SPIN]: 0 });
+        if (fresh.includes(status)) {
+          selected.variant.settings = { ...selected.variant.settings, [NO_SPIN]: 0 };
+          status.selected.reason += '; thread spinning off (pipeline interference)';
         }
       }
-      after = await timePipeline(call, items);
+      timing = await compare();
     }
     if (slower()) {
-      notes.push(`still slower (${after.ms.toFixed(1)} ms): every module runs its original model`);
+      notes.push(`still slower (${timing.afterMs.toFixed(1)} ms vs ${timing.beforeMs.toFixed(1)} ms): every module runs its original model`);
       for (const p of planned) {
         await p.entry.module.unbind('the rebound pipeline was slower than the original');
         const status = statusOf(p);
         if (fresh.includes(status)) {
-          status.selected = { ...status.selected, key: status.baseline, reason: 'the rebound pipeline was slower than the original', latencyMs: status.selected.sourceLatencyMs, speedup: 1, maxRelL2: 0 };
+          const baseline = status.candidates.find((c) => c.key === status.baseline)!;
+          status.selected = describeSelection(baseline, baseline, status.signature.batchSizes, 'the rebound pipeline was slower than the original');
         }
       }
-      after = await timePipeline(call, items);
+      timing = { ...timing, afterMs: timing.beforeMs };
     }
-    progress.info(`pipeline: ${beforeMs.toFixed(1)} ms before, ${after.ms.toFixed(1)} ms after`);
-    return { beforeMs, afterMs: after.ms, speedup: beforeMs / after.ms, notes };
+    progress.info(`pipeline: ${timing.beforeMs.toFixed(1)} ms before, ${timing.afterMs.toFixed(1)} ms after`);
+    return { ...timing, speedup: timing.beforeMs / timing.afterMs, notes };
   }
+}
+
+/** [tensor-flow] Outputs that only feed GPU modules stay on the GPU; the notes go to the progress log. */
+async function keepOnGpu(planned: Planned[], fresh: ModuleStatus[], workspace: Workspace, progress: Progress): Promise<void> {
+  const entries: ResidentEntry[] = planned.map((p) => ({
+    module: p.entry.module,
+    status: p.cached ?? fresh.find((s) => s.module === p.entry.name)!,
+    moduleDir: workspace.moduleDir(p.entry.name),
+  }));
+  for (const note of await keepOutputsOnGpu(entries, bindSelected)) progress.info(note);
 }
 
 function hashModelOf(entry: ModuleEntry): string {

@@ -1,32 +1,64 @@
 import type { ModuleStatus, OptimizeStatus } from '../status';
+import { observedLatency } from '../optimizer/select';
+
+type Modules = Record<string, ModuleStatus & { cached: boolean }>;
 
 /** The table printed after optimize, readable at a glance; optimize-report.json holds the same and more. */
-export function formatReport(modules: Record<string, ModuleStatus & { cached: boolean }>, pipeline: OptimizeStatus['pipeline']): string {
+export function formatReport(modules: Modules, pipeline: OptimizeStatus['pipeline']): string {
   const rows = Object.values(modules).map((status) => {
     const selected = status.candidates.find((c) => c.key === status.selected.key);
     const batches = Object.keys(status.signature.batchSizes).join(',') || 'n/a';
-    const runOn = selected ? `${selected.format} on ${selected.runner} (${selected.variant.id})` : status.selected.key;
     const passed = status.candidates.filter((c) => c.status === 'passed').length;
     return [
       status.module + (status.cached ? ' (cached)' : ''),
-      runOn,
+      selected ? `${selected.format} on ${selected.runner} (${selected.variant.id})` : status.selected.key,
+      selected?.precision ?? '',
+      megabytes(selected?.sizeBytes),
       `${status.selected.latencyMs.toFixed(3)} ms @ bs ${batches}`,
       `${status.selected.speedup.toFixed(2)}x`,
       status.selected.maxRelL2.toExponential(1),
       `${passed}/${status.candidates.length}`,
     ];
   });
-  const header = ['module', 'selected (format on runner)', 'latency', 'vs source', 'max rel err', 'passed'];
+  const header = ['module', 'selected (format on runner)', 'precision', 'size', 'latency', 'vs source', 'rel err', 'passed'];
   const lines = table([header, ...rows]);
   if (pipeline) {
     lines.push(`pipeline over the dataloader: ${pipeline.beforeMs.toFixed(1)} ms before, ${pipeline.afterMs.toFixed(1)} ms after (${pipeline.speedup.toFixed(2)}x)`);
     for (const note of pipeline.notes) lines.push(`  note: ${note}`);
+    lines.push(`end-to-end check: ${pipeline.endToEnd.summary}`);
+    for (const fallback of pipeline.endToEnd.fallbacks) lines.push(`  fell back: ${fallback}`);
   }
   return lines.join('\n');
 }
 
+/** Every candidate of every module, with why it passed, failed or was skipped: the report file's second part. */
+export function formatCandidates(modules: Modules): string {
+  const sections = Object.values(modules).map((status) => {
+    const rows = status.candidates.map((c) => [
+      c.key + (c.key === status.selected.key ? ' *' : ''),
+      c.status,
+      c.precision,
+      megabytes(c.sizeBytes),
+      c.conversion.ms === undefined ? '' : `${c.conversion.ms} ms`,
+      c.correctness.outputs.length ? Math.max(...c.correctness.outputs.map((o) => o.relL2)).toExponential(1) : '',
+      c.performance.length ? `${observedLatency(c.performance, status.signature.batchSizes).toFixed(3)} ms` : '',
+      truncate(c.reason ?? '', 110),
+    ]);
+    return [`${status.module}:`, ...table([['candidate', 'status', 'precision', 'size', 'convert', 'rel err', 'latency', 'reason'], ...rows]).map((l) => `  ${l}`)].join('\n');
+  });
+  return sections.join('\n\n');
+}
+
+function truncate(text: string, length: number): string {
+  return text.length > length ? `${text.slice(0, length - 3)}...` : text;
+}
+
+function megabytes(bytes: number | undefined): string {
+  return bytes === undefined ? '' : `${(bytes / 2 ** 20).toFixed(2)} MB`;
+}
+
 function table(rows: string[][]): string[] {
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  const line = (row: string[]) => row.map((cell, column) => cell.padEnd(widths[column])).join(' | ');
+  const line = (row: string[]) => row.map((cell, column) => cell.padEnd(widths[column])).join(' | ').trimEnd();
   return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.slice(1).map(line)];
 }

@@ -65,17 +65,22 @@ function hostTensor(tensor: Tensor): HostTensor {
 }
 
 class TensorRTSession implements RunnerSession {
+  /** The addon builds these arrays on every read: read them once, since accepts() runs on every call. */
+  private readonly io: Pick<TensorRTEngine, 'inputs' | 'profiles'>;
+
   constructor(
     private readonly engine: TensorRTEngine,
     private readonly module: string,
-  ) {}
+  ) {
+    this.io = { inputs: engine.inputs, profiles: engine.profiles };
+  }
 
   accepts(feeds: Feeds): boolean {
-    return feedMismatch(this.engine, feeds) === undefined;
+    return feedMismatch(this.io, feeds) === undefined;
   }
 
   async run(feeds: Feeds): Promise<Feeds> {
-    const mismatch = feedMismatch(this.engine, feeds);
+    const mismatch = feedMismatch(this.io, feeds);
     if (mismatch !== undefined) {
       throw new NavigatorError(`the TensorRT engine cannot take these inputs: ${mismatch}`, {
         module: this.module,

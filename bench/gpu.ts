@@ -1,0 +1,268 @@
+/**
+ * GPU benchmark, in one run on one machine: plain onnxruntime-node on the CPU, plain onnxruntime-node
+ * on WebGPU (default options), and the navigator's selection (optimize with runners OnnxCPU and
+ * OnnxWebGPU over every registered format), each as throughput and as a ratio to the plain CPU
+ * session; plus PyTorch eager fp16 ResNet-50 on the same GPU (bench/torch_reference.py) as a ceiling.
+ *
+ *   npx tsc -p tsconfig.json && ../shared/device/pack
+ *   (GPU machine) source .device/setup.sh; node dist/bench/gpu.js            full set
+ *                                          node dist/bench/gpu.js --tiny     small models: checks the script
+ *                                          node dist/bench/gpu.js --options  WebGPU provider options on ResNet-50
+ *
+ * Writes gpu-bench.json and gpu-bench.md under $OUT (or bench/results/), and prints the table.
+ */
+import 'reflect-metadata';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { navModule, OnnxModule, optimize } from '../src';
+import { bertBase, buildDenoiser, buildImageDecoder, buildTextEncoder, LATENT_CHANNELS, LATENT_SIZE, resnet50, TEXT_TOKENS, tinyEncoder, tinyResNet } from '../src/models';
+import type { Feeds } from '../src/runners/runner';
+import { describeGpu, discoverDevices } from '../src/runners/device-discovery';
+import { WEBGPU_GRAPH_CAPTURE, webgpuSessionOptions } from '../src/runners/onnx-webgpu';
+import { formatRegistry } from '../src/plugins';
+
+const args = new Set(process.argv.slice(2));
+const outDir = process.env.OUT ?? path.resolve('bench/results');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nav-gpu-bench-'));
+/** Stop starting new cases after this long, so a slow machine still writes what it measured. */
+const deadline = Date.now() + Number(process.env.NAV_BENCH_BUDGET_S ?? 480) * 1000;
+
+interface Throughput {
+  /** Samples (images, sequences) per second. */
+  perSecond: number;
+  p50Ms: number;
+  runs: number;
+}
+
+/** Warm-up, then runs until at least `minRuns` runs and `minMs` elapsed; throughput from the mean. */
+async function measure(run: () => Promise<unknown>, batch: number, minMs = 1500, minRuns = 5): Promise<Throughput> {
+  for (let i = 0; i < 3; i++) await run();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < minRuns || performance.now() - start < minMs) {
+    const t = performance.now();
+    await run();
+    times.push(performance.now() - t);
+  }
+  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  times.sort((a, b) => a - b);
+  return { perSecond: (1000 * batch) / mean, p50Ms: times[Math.floor(times.length / 2)], runs: times.length };
+}
+
+function floats(dims: number[], seed: number): Tensor {
+  let s = seed >>> 0;
+  const data = Float32Array.from({ length: dims.reduce((p, d) => p * d, 1) }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  });
+  return new Tensor('float32', data, dims);
+}
+
+function ids(dims: number[], vocab: number, seed: number): Tensor {
+  return new Tensor('int64', BigInt64Array.from({ length: dims[0] * dims[1] }, (_, i) => BigInt((i * 37 + seed * 101) % vocab)), dims);
+}
+
+function write(name: string, bytes: Uint8Array): string {
+  const file = path.join(work, `${name}.onnx`);
+  fs.writeFileSync(file, bytes);
+  return file;
+}
+
+interface Row {
+  case: string;
+  unit: string;
+  cpu?: Throughput;
+  webgpu?: Throughput;
+  navigator?: Throughput;
+  selected?: string | Record<string, string>;
+  candidates?: unknown;
+  notes?: string[];
+  error?: string;
+}
+
+const quickProfiling = { windowMs: 60, stableWindows: 2, maxWindows: 4 };
+
+/** One model at one batch size: plain CPU, plain WebGPU, and the navigator's selection. */
+async function modelCase(name: string, build: () => Uint8Array, feeds: Feeds, batch: number): Promise<Row> {
+  const row: Row = { case: name, unit: 'samples/s' };
+  const file = write(name, build());
+  const cpu = await InferenceSession.create(file, { executionProviders: ['cpu'] });
+  row.cpu = await measure(() => cpu.run(feeds), batch);
+  await cpu.release();
+  const gpu = await InferenceSession.create(file, { executionProviders: ['webgpu'] });
+  row.webgpu = await measure(() => gpu.run(feeds), batch);
+  await gpu.release();
+  const module = navModule(new OnnxModule(file), { name: `bench_${name}` });
+  const status = await optimize(() => module.run(feeds), [[batch]], {
+    workspace: path.join(work, 'workspace'),
+    runners: ['OnnxCPU', 'OnnxWebGPU'],
+    batchSizes: [batch],
+    sampleCount: 2,
+    profiling: quickProfiling,
+    verbose: args.has('--verbose'),
+  });
+  const m = status.modules[`bench_${name}`];
+  row.selected = m.selected.key;
+  row.candidates = m.candidates.map((c) => ({ key: c.key, status: c.status, p50Ms: c.performance[0]?.p50Ms, relL2: Math.max(0, ...c.correctness.outputs.map((o) => o.relL2)), reason: c.reason?.slice(0, 160) }));
+  row.navigator = await measure(() => module.run(feeds), batch);
+  await module.release();
+  fs.rmSync(path.join(work, 'workspace'), { recursive: true, force: true });
+  fs.rmSync(file, { force: true });
+  return row;
+}
+
+/** Text encoder → denoiser × steps (embedding passed on unread) → decoder, as samples/text-to-image.ts. */
+class TextToImage {
+  constructor(readonly enc: OnnxModule, readonly den: OnnxModule, readonly dec: OnnxModule, readonly steps = 4) {}
+
+  async generate(batch: number): Promise<Tensor> {
+    const { text_embedding } = await this.enc.run({ input_ids: ids([batch, TEXT_TOKENS], 1000, batch) });
+    let latent = floats([batch, LATENT_CHANNELS, LATENT_SIZE, LATENT_SIZE], 7);
+    for (let step = 0; step < this.steps; step++) {
+      const timestep = new Tensor('float32', new Float32Array(batch).fill(1 - step / this.steps), [batch]);
+      const { noise_pred } = await this.den.run({ latent, timestep, text_embedding });
+      const x = latent.data as Float32Array, p = noise_pred.data as Float32Array;
+      latent = new Tensor('float32', x.map((v, i) => v - 0.25 * p[i]), latent.dims);
+    }
+    return (await this.dec.run({ latent })).image;
+  }
+}
+
+async function textToImageCase(batch: number): Promise<Row> {
+  const row: Row = { case: `text-to-image pipeline b${batch} (3 modules, 4 steps)`, unit: 'images/s' };
+  const files = [write('t2i_enc', buildTextEncoder()), write('t2i_den', buildDenoiser()), write('t2i_dec', buildImageDecoder())];
+  const make = (options?: InferenceSession.SessionOptions) => files.map((f) => new OnnxModule(f, options)) as [OnnxModule, OnnxModule, OnnxModule];
+  const cpu = new TextToImage(...make());
+  row.cpu = await measure(() => cpu.generate(batch), batch);
+  const gpu = new TextToImage(...make({ executionProviders: ['webgpu'] }));
+  row.webgpu = await measure(() => gpu.generate(batch), batch);
+  const [enc, den, dec] = make();
+  const nav = new TextToImage(navModule(enc, { name: 'bench_t2i_encoder' }), navModule(den, { name: 'bench_t2i_denoiser' }), navModule(dec, { name: 'bench_t2i_decoder' }));
+  const status = await optimize((b: number) => nav.generate(b), [[batch, batch]], {
+    workspace: path.join(work, 'workspace-t2i'),
+    runners: ['OnnxCPU', 'OnnxWebGPU'],
+    batchSizes: [batch],
+    sampleCount: 2,
+    profiling: quickProfiling,
+    verbose: args.has('--verbose'),
+  });
+  row.selected = Object.fromEntries(Object.entries(status.modules).map(([n, m]) => [n, m.selected.key]));
+  row.notes = [...(status.pipeline?.notes ?? []), ...Object.values(status.modules).flatMap((m) => (m.outputFlow ?? []).map((f) => `${m.module}.${f.output} → ${f.consumers.join(',') || '(pipeline)'}${f.read ? ` (read: ${f.readBy})` : ''}`))];
+  row.notes.push(`text_embedding location after optimize: ${(await nav.enc.run({ input_ids: ids([batch, TEXT_TOKENS], 1000, batch) })).text_embedding.location}`);
+  row.navigator = await measure(() => nav.generate(batch), batch);
+  for (const m of [cpu.enc, cpu.den, cpu.dec, gpu.enc, gpu.den, gpu.dec, nav.enc, nav.den, nav.dec]) await m.release();
+  return row;
+}
+
+/** WebGPU provider settings on one model: what the runner's variants choose between. */
+async function optionsCase(name: string, build: () => Uint8Array, feeds: Feeds, batch: number): Promise<Row[]> {
+  const file = write(name, build());
+  const output = name.startsWith('resnet') ? 'logits' : 'last_hidden_state';
+  const sets: Record<string, Record<string, string>> = {
+    default: {},
+    'preferredLayout NCHW': { preferredLayout: 'NCHW' },
+    'preferredLayout NHWC': { preferredLayout: 'NHWC' },
+    'graph capture': { [WEBGPU_GRAPH_CAPTURE]: '1' },
+    'validationMode disabled': { validationMode: 'disabled' },
+    'output on GPU (gpu-buffer)': { gpuOutputs: output },
+    'output on GPU + graph capture': { gpuOutputs: output, [WEBGPU_GRAPH_CAPTURE]: '1' },
+  };
+  const rows: Row[] = [];
+  for (const [label, settings] of Object.entries(sets)) {
+    if (Date.now() > deadline) break;
+    const row: Row = { case: `${name} b${batch} WebGPU ${label}`, unit: 'samples/s' };
+    try {
+      const session = await InferenceSession.create(file, webgpuSessionOptions(settings));
+      row.webgpu = await measure(async () => {
+        const out = await session.run(feeds);
+        // A gpu-buffer output is freed at once, as a consumer that took it would.
+        for (const t of Object.values(out)) if (t.location === 'gpu-buffer') t.dispose();
+      }, batch);
+      await session.release();
+    } catch (error) {
+      row.error = String((error as Error).message ?? error).slice(0, 300);
+    }
+    console.log(JSON.stringify(row));
+    rows.push(row);
+  }
+  return rows;
+}
+
+function torchReference(batch: number): Record<string, unknown> {
+  const script = path.resolve(__dirname, '../../bench/torch_reference.py');
+  const run = spawnSync('python3', [script, '--batch', String(batch)], { encoding: 'utf8', timeout: 180_000 });
+  try {
+    return JSON.parse(run.stdout.trim().split('\n').pop() ?? '');
+  } catch {
+    return { error: `python3 ${script} failed (${run.status}): ${(run.stderr || run.error?.message || '').slice(-500)}` };
+  }
+}
+
+const fmt = (t?: Throughput) => (t ? t.perSecond.toFixed(t.perSecond < 10 ? 2 : 1) : '-');
+const ratio = (a?: Throughput, b?: Throughput) => (a && b ? `${(a.perSecond / b.perSecond).toFixed(2)}x` : '-');
+
+function table(rows: Row[]): string {
+  const lines = [
+    '| case | unit | ORT CPU | ORT WebGPU (default) | navigator | WebGPU / CPU | navigator / CPU | navigator / WebGPU | navigator selected |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const r of rows) {
+    const selected = typeof r.selected === 'string' ? r.selected : r.selected ? Object.entries(r.selected).map(([k, v]) => `${k}: ${v}`).join('; ') : r.error ?? '';
+    lines.push(`| ${r.case} | ${r.unit} | ${fmt(r.cpu)} | ${fmt(r.webgpu)} | ${fmt(r.navigator)} | ${ratio(r.webgpu, r.cpu)} | ${ratio(r.navigator, r.cpu)} | ${ratio(r.navigator, r.webgpu)} | ${selected} |`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  fs.mkdirSync(outDir, { recursive: true });
+  const devices = await discoverDevices();
+  const machine = `${devices.gpus.map(describeGpu).join(', ') || 'no GPU found'}; ${os.cpus()[0]?.model.trim()} (${os.cpus().length} logical cores); Node ${process.version}; onnxruntime-node ${require('onnxruntime-node/package.json').version}`;
+  console.log(`machine: ${machine}\nWebGPU: ${devices.providers.webgpu.available ? 'available' : devices.providers.webgpu.reason}\nformats: ${formatRegistry.names().join(', ')}`);
+  const rows: Row[] = [];
+  const result: Record<string, unknown> = { machine, date: new Date().toISOString(), formats: formatRegistry.names(), devices, rows };
+  const save = () => {
+    fs.writeFileSync(path.join(outDir, 'gpu-bench.json'), JSON.stringify(result, null, 2));
+    fs.writeFileSync(path.join(outDir, 'gpu-bench.md'), `Measured ${String(result.date).slice(0, 10)} on ${machine}.\n\n${table(rows)}\n`);
+  };
+  const attempt = async (label: string, fn: () => Promise<Row | Row[]>) => {
+    if (Date.now() > deadline) return void rows.push({ case: label, unit: '', error: 'skipped: bench time budget spent' });
+    const started = Date.now();
+    try {
+      const out = await fn();
+      rows.push(...(Array.isArray(out) ? out : [out]));
+    } catch (error) {
+      rows.push({ case: label, unit: '', error: String((error as Error).stack ?? error).slice(0, 600) });
+    }
+    console.log(`${label}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    save();
+  };
+
+  const image = (b: number, size: number) => ({ pixel_values: floats([b, 3, size, size], b) });
+  if (args.has('--options')) {
+    await attempt('options', () => optionsCase('resnet50', () => resnet50(), image(32, 224), 32));
+  } else if (args.has('--tiny')) {
+    await attempt('tiny_resnet b4', () => modelCase('tiny_resnet_b4', () => tinyResNet(), image(4, 32), 4));
+    await attempt('tiny_encoder b2', () => modelCase('tiny_encoder_b2', () => tinyEncoder(), { input_ids: ids([2, 16], 100, 1) }, 2));
+    await attempt('text-to-image b2', () => textToImageCase(2));
+    result.torch = torchReference(4);
+  } else {
+    await attempt('resnet50 b1', () => modelCase('resnet50_b1', () => resnet50(), image(1, 224), 1));
+    await attempt('resnet50 b32', () => modelCase('resnet50_b32', () => resnet50(), image(32, 224), 32));
+    await attempt('bert-base b8 s128', () => modelCase('bert_base_b8_s128', () => bertBase(), { input_ids: ids([8, 128], 30522, 1) }, 8));
+    await attempt('text-to-image b2', () => textToImageCase(2));
+    result.torch = torchReference(32);
+  }
+  save();
+  const torch = result.torch as { fp16?: { imagesPerSecond: number } } | undefined;
+  console.log(`\nMeasured ${String(result.date).slice(0, 10)} on ${machine}.\n\n${table(rows)}`);
+  if (torch) console.log(`\nPyTorch eager reference: ${JSON.stringify(torch)}`);
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
