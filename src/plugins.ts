@@ -1,10 +1,12 @@
 import { onnxOptimizedFormat } from './formats/onnx-optimized';
 import { onnxSourceFormat } from './formats/onnx-source';
+import { tensorRTFormats } from './formats/tensorrt-engine';
 import type { Format } from './formats/format';
 import { onnxCpuRunner } from './runners/onnx-cpu';
 import { onnxCudaRunner } from './runners/onnx-cuda';
 import { onnxTensorRtRunner } from './runners/onnx-tensorrt-ep';
 import { onnxWebGpuRunner } from './runners/onnx-webgpu';
+import { tensorRTRunner } from './runners/tensorrt';
 import type { Runner } from './runners/runner';
 import { Registry } from './registry';
 
@@ -13,12 +15,13 @@ export const formatRegistry = new Registry<Format>('format');
 /** Every runner the navigator can use; `runners` names entries of this table. */
 export const runnerRegistry = new Registry<Runner>('runner');
 
-for (const format of [onnxSourceFormat, onnxOptimizedFormat]) formatRegistry.register(format);
+for (const format of [onnxSourceFormat, onnxOptimizedFormat, ...tensorRTFormats]) formatRegistry.register(format);
 for (const runner of [
   onnxCpuRunner,
   onnxWebGpuRunner,
   onnxCudaRunner,
   onnxTensorRtRunner,
+  tensorRTRunner,
 ]) runnerRegistry.register(runner);
 
 /** For users' own formats and runners: registered ones can then be named in the config. */
