@@ -95,8 +95,9 @@ async function modelCase(name: string, build: () => Uint8Array, feeds: Feeds, ba
   const gpu = await InferenceSession.create(file, { executionProviders: ['webgpu'] });
   row.webgpu = await measure(() => gpu.run(feeds), batch);
   await gpu.release();
-  const module = navModule(new OnnxModule(file), { name: `bench_${name}` });
-  const status = await optimize(() => module.run(feeds), [[batch]], {
+  const module = new OnnxModule(file);
+  const status = await optimize(pipelineOf({ [`bench_${name}`]: module }), [[batch]], {
+    call: () => module.run(feeds),
     workspace: path.join(work, 'workspace'),
     runners: ['OnnxCPU', 'OnnxWebGPU'],
     batchSizes: [batch],
@@ -112,6 +113,22 @@ async function modelCase(name: string, build: () => Uint8Array, feeds: Feeds, ba
   fs.rmSync(path.join(work, 'workspace'), { recursive: true, force: true });
   fs.rmSync(file, { force: true });
   return row;
+}
+
+/**
+ * A pipeline object holding these modules under these names, as a class with @navModule properties
+ * would: each case gets its own, so cases do not see each other's modules (as they would through the
+ * process-wide navModule(model, options) registry).
+ */
+function pipelineOf(modules: Record<string, OnnxModule>): object {
+  const Pipeline = class {};
+  Object.defineProperty(Pipeline, 'name', { value: `Bench_${Object.keys(modules).join('_')}` });
+  const instance = new Pipeline() as Record<string, OnnxModule>;
+  for (const [name, module] of Object.entries(modules)) {
+    navModule({ name })(Pipeline.prototype, name);
+    instance[name] = module;
+  }
+  return instance;
 }
 
 /** Text encoder → denoiser × steps (embedding passed on unread) → decoder, as samples/text-to-image.ts. */
@@ -139,9 +156,9 @@ async function textToImageCase(batch: number): Promise<Row> {
   row.cpu = await measure(() => cpu.generate(batch), batch);
   const gpu = new TextToImage(...make({ executionProviders: ['webgpu'] }));
   row.webgpu = await measure(() => gpu.generate(batch), batch);
-  const [enc, den, dec] = make();
-  const nav = new TextToImage(navModule(enc, { name: 'bench_t2i_encoder' }), navModule(den, { name: 'bench_t2i_denoiser' }), navModule(dec, { name: 'bench_t2i_decoder' }));
-  const status = await optimize((b: number) => nav.generate(b), [[batch, batch]], {
+  const nav = new TextToImage(...make());
+  const status = await optimize(pipelineOf({ bench_t2i_encoder: nav.enc, bench_t2i_denoiser: nav.den, bench_t2i_decoder: nav.dec }), [[batch, batch]], {
+    call: (_: object, b: number) => nav.generate(b),
     workspace: path.join(work, 'workspace-t2i'),
     runners: ['OnnxCPU', 'OnnxWebGPU'],
     batchSizes: [batch],

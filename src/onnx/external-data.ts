@@ -117,7 +117,3 @@ export function readFully(fd: number, into: Uint8Array, position: number): void 
     done += read;
   }
 }
-
-export function tensorLabel(tensor: TensorProto): string {
-  return tensor.name ? `tensor "${tensor.name}"` : 'unnamed tensor';
-}

@@ -36,7 +36,7 @@ export class WireError extends Error {
 
 export class WireReader {
   pos: number;
-  /** Halves of the last varint or fixed64 read, both unsigned. */
+  /** Halves of the last varint read, both unsigned. */
   lo = 0;
   hi = 0;
   private readonly view: DataView;
@@ -95,14 +95,6 @@ export class WireReader {
     const value = this.view.getFloat64(this.pos, true);
     this.pos += 8;
     return value;
-  }
-
-  /** Reads a fixed64 into lo/hi (used only to skip or keep unknown fields). */
-  readFixed64(): void {
-    this.need(8);
-    this.lo = this.view.getUint32(this.pos, true);
-    this.hi = this.view.getUint32(this.pos + 4, true);
-    this.pos += 8;
   }
 
   /** Returns the end offset of a length-delimited payload that starts at the current position. */
