@@ -1,4 +1,5 @@
 import { Tensor } from 'onnxruntime-node';
+import { float16BitsToFloat32 } from './onnx/tensor-data';
 import type { Feeds } from './runners/runner';
 
 type NumericData = Exclude<Tensor['data'], string[]>;
@@ -26,18 +27,8 @@ export function tileFeeds(feeds: Feeds, batch: number): Feeds {
 export function asNumbers(tensor: Tensor): Float64Array {
   const data = tensor.data as NumericData;
   if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Float64Array.from(data, Number);
-  if (tensor.type === 'float16') return Float64Array.from(data as Uint16Array, halfToFloat);
+  if (tensor.type === 'float16') return Float64Array.from(data as Uint16Array, float16BitsToFloat32);
   return Float64Array.from(data as Float32Array);
-}
-
-/** IEEE half (as its 16 bits) to a number. */
-export function halfToFloat(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >> 10) & 0x1f;
-  const fraction = bits & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 31) return fraction ? NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }
 
 /** How far a candidate's output is from the source's. */

@@ -136,6 +136,18 @@ describe('optimize with a function target and strategies', () => {
     expect(module.candidates.find((c) => c.key === module.baseline)!.performance.map((p) => p.batchSize)).toEqual(expect.arrayContaining([1]));
   });
 
+  it('treats axis 0 as an ordinary axis for a module declared without batching', async () => {
+    const unbatched = navModule(new OnnxModule(seqPath), { name: 'opt_unbatched', batching: false });
+    const call = (length: number) => unbatched.run({ x: new (require('onnxruntime-node').Tensor)('float32', new Float32Array(3 * length * 8).fill(0.2), [3, length, 8]) });
+    const status = await optimize(call, [[1, 4], [1, 4]], { workspace: path.join(dir, 'unbatched'), ...quiet, targetFormats: ['onnx'] });
+    const module = status.modules.opt_unbatched;
+    expect(module.signature).toMatchObject({ batching: false, batchSizes: {} });
+    expect(module.signature.inputs[0]).toMatchObject({ shape: [3, 4, 8], dynamicAxes: [] });
+    const baseline = module.candidates.find((c) => c.key === module.baseline)!;
+    expect(baseline.performance.map((p) => p.batchSize)).toEqual([3]);
+    expect(module.selected.latencyMs).toBeGreaterThan(0);
+  });
+
   it('leaves standalone modules that the function does not call alone', async () => {
     const idle = navModule(new OnnxModule(seqPath), { name: 'opt_idle_fn' });
     const status = await optimize(run, [[1, 1, 4]], { workspace: path.join(dir, 'fn-idle'), ...quiet, targetFormats: ['onnx'] });
