@@ -154,7 +154,8 @@ async function optimizePipeline(): Promise<void> {
     navModule(new OnnxModule(files.den), { name: 'gpu_denoiser' }),
     navModule(new OnnxModule(files.dec), { name: 'gpu_decoder' }),
   );
-  const dataloader: [number, number][] = [[1, 1], [2, 2], [1, 3], [2, 4]];
+  // Items are [batchSize, ...arguments of one call].
+  const dataloader: [number, number, number][] = [[1, 1, 1], [2, 2, 2], [1, 1, 3], [2, 2, 4]];
   const workspace = path.join(dir, 'workspace');
   const started = performance.now();
   const target = (batch: number, seed: number) => pipeline.generate(batch, seed);

@@ -1,26 +1,15 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Tensor } from 'onnxruntime-node';
-import { navModule, OnnxModule, optimize, registerFormat, strategies } from '../../src';
-import type { Feeds, Format } from '../../src';
-import { onnxCpuRunner } from '../../src/runners/onnx-cpu';
+import { navModule, OnnxModule, optimize, strategies } from '../../src';
+import type { Feeds } from '../../src';
+import { registerTestFormat } from '../helpers/formats';
 import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
 
 const dir = tempDir();
 
 /** A copy of the source that declares it only takes batch 2: stands in for fixed-shape formats. */
-const fixedFormat: Format = {
-  name: 'test-fixed-batch-2',
-  precision: 'fp32',
-  description: 'test: accepts batch 2 only',
-  async convert({ source, outputDir }) {
-    const file = path.join(outputDir, 'model.onnx');
-    fs.copyFileSync(source.path, file);
-    return { artifact: { format: 'test-fixed-batch-2', path: file, precision: 'fp32', sizeBytes: source.sizeBytes, fixedShapes: { x: [2, 16] } } };
-  },
-};
-registerFormat(fixedFormat);
-(onnxCpuRunner.formats as string[]).push('test-fixed-batch-2');
+registerTestFormat('test-fixed-batch-2', 'fp32', (source) => fs.readFileSync(source), { x: [2, 16] });
 
 describe('OnnxModule', () => {
   it('runs from bytes, maps inputs and outputs, and says what it runs on', async () => {

@@ -1,66 +1,37 @@
-import * as fs from 'fs';
 import * as path from 'path';
-import { navModule, OnnxModule, optimize, registerFormat, strategies } from '../../src';
-import type { Format } from '../../src';
+import { navModule, OnnxModule, optimize, strategies } from '../../src';
 import { GraphBuilder } from '../../src/onnx/builder';
+import { registerTestFormat } from '../helpers/formats';
 import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
 
 const dir = tempDir();
 const modelPath = writeModel(dir, 'model.onnx', mlpModel({ seed: 11 }));
 
 /** A conversion that is wrong on purpose: the same graph with other weights. */
-const wrongFormat: Format = {
-  name: 'test-wrong-weights',
-  precision: 'fp32',
-  description: 'test: wrong weights',
-  async convert({ outputDir }) {
-    const file = path.join(outputDir, 'model.onnx');
-    fs.writeFileSync(file, mlpModel({ seed: 12 }));
-    return { artifact: { format: 'test-wrong-weights', path: file, precision: 'fp32', sizeBytes: fs.statSync(file).size } };
-  },
-};
+registerTestFormat('test-wrong-weights', 'fp32', () => mlpModel({ seed: 12 }));
 
 /** Slightly off (1e-3 relative): passes a loose tolerance, fails the fp32 default. */
-const slightlyOffFormat: Format = {
-  name: 'test-slightly-off',
-  precision: 'fp32',
-  description: 'test: output scaled by 1.001',
-  async convert({ outputDir }) {
-    const b = new GraphBuilder('off', { seed: 11 });
-    const x = b.input('x', 'float32', ['batch', 16]);
-    const h = b.op('Relu', [b.op('Add', [b.op('MatMul', [x, b.randomWeight('w1', [16, 32], 0.3)]), b.randomWeight('b1', [32], 0.3)])]);
-    const y = b.op('MatMul', [h, b.randomWeight('w2', [32, 8], 0.3)]);
-    b.node('Mul', [y, b.constant('k', new Float32Array([1.001]), [])], {}, { outputs: ['y'] });
-    b.output('y', 'float32', ['batch', 8]);
-    const file = path.join(outputDir, 'model.onnx');
-    fs.writeFileSync(file, b.toBytes());
-    return { artifact: { format: 'test-slightly-off', path: file, precision: 'fp32', sizeBytes: fs.statSync(file).size } };
-  },
-};
+registerTestFormat('test-slightly-off', 'fp32', () => {
+  const b = new GraphBuilder('off', { seed: 11 });
+  const x = b.input('x', 'float32', ['batch', 16]);
+  const h = b.op('Relu', [b.op('Add', [b.op('MatMul', [x, b.randomWeight('w1', [16, 32], 0.3)]), b.randomWeight('b1', [32], 0.3)])]);
+  const y = b.op('MatMul', [h, b.randomWeight('w2', [32, 8], 0.3)]);
+  b.node('Mul', [y, b.constant('k', new Float32Array([1.001]), [])], {}, { outputs: ['y'] });
+  b.output('y', 'float32', ['batch', 8]);
+  return b.toBytes();
+});
 
 /** NaN where the source has none. */
-const nanFormat: Format = {
-  name: 'test-nan',
-  precision: 'fp32',
-  description: 'test: NaN output',
-  async convert({ outputDir }) {
-    const b = new GraphBuilder('nan');
-    const x = b.input('x', 'float32', ['batch', 16]);
-    const zero = b.op('Sub', [x, x]);
-    const y = b.op('Div', [zero, zero]); // 0/0
-    b.node('Slice', [y, b.constant('s', new BigInt64Array([0n]), [1], 'int64'), b.constant('e', new BigInt64Array([8n]), [1], 'int64'), b.constant('a', new BigInt64Array([1n]), [1], 'int64')], {}, { outputs: ['y'] });
-    b.output('y', 'float32', ['batch', 8]);
-    const file = path.join(outputDir, 'model.onnx');
-    fs.writeFileSync(file, b.toBytes());
-    return { artifact: { format: 'test-nan', path: file, precision: 'fp32', sizeBytes: fs.statSync(file).size } };
-  },
-};
-
-for (const format of [wrongFormat, slightlyOffFormat, nanFormat]) registerFormat(format);
+registerTestFormat('test-nan', 'fp32', () => {
+  const b = new GraphBuilder('nan');
+  const x = b.input('x', 'float32', ['batch', 16]);
+  const zero = b.op('Sub', [x, x]);
+  const y = b.op('Div', [zero, zero]); // 0/0
+  b.node('Slice', [y, b.constant('s', new BigInt64Array([0n]), [1], 'int64'), b.constant('e', new BigInt64Array([8n]), [1], 'int64'), b.constant('a', new BigInt64Array([1n]), [1], 'int64')], {}, { outputs: ['y'] });
+  b.output('y', 'float32', ['batch', 8]);
+  return b.toBytes();
+});
 const testRunner = ['OnnxCPU'];
-// The CPU runner loads ONNX formats by name; these test formats are ONNX files too.
-import { onnxCpuRunner } from '../../src/runners/onnx-cpu';
-(onnxCpuRunner.formats as string[]).push('test-wrong-weights', 'test-slightly-off', 'test-nan');
 
 const mod = navModule(new OnnxModule(modelPath), { name: 'correct_module' });
 const run = (batch: number) => mod.run({ x: rows(batch, 16, batch) });

@@ -1,11 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Tensor } from 'onnxruntime-node';
-import { navModule, OnnxModule, optimize, registerFormat, strategies } from '../../src';
-import type { Format } from '../../src';
+import { navModule, OnnxModule, optimize, strategies } from '../../src';
 import { GraphBuilder } from '../../src/onnx/builder';
-import { onnxCpuRunner } from '../../src/runners/onnx-cpu';
 import { compareResults, drifted } from '../../src/optimizer/end-to-end';
+import { registerTestFormat } from '../helpers/formats';
 import { quiet, tempDir, writeModel } from '../helpers/models';
 
 const dir = tempDir();
@@ -24,18 +23,7 @@ function stepModel(gain: number): Uint8Array {
  * Stands in for a lower-precision conversion whose module-level error (3%) is within the int8
  * tolerance, but compounds when the pipeline feeds the output back in a loop.
  */
-const driftingFormat: Format = {
-  name: 'test-int8-drifting',
-  precision: 'int8',
-  description: 'test: 3% gain error',
-  async convert({ outputDir }) {
-    const file = path.join(outputDir, 'model.onnx');
-    fs.writeFileSync(file, stepModel(1.03));
-    return { artifact: { format: 'test-int8-drifting', path: file, precision: 'int8', sizeBytes: fs.statSync(file).size } };
-  },
-};
-registerFormat(driftingFormat);
-(onnxCpuRunner.formats as string[]).push('test-int8-drifting');
+registerTestFormat('test-int8-drifting', 'int8', () => stepModel(1.03));
 
 const step = navModule(new OnnxModule(writeModel(dir, 'step.onnx', stepModel(1))), { name: 'e2e_step' });
 

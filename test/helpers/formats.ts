@@ -1,0 +1,30 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { registerFormat } from '../../src';
+import type { Format, Precision } from '../../src';
+import { onnxCpuRunner } from '../../src/runners/onnx-cpu';
+
+/**
+ * A test format that writes the model `build` returns and registers it for the CPU runner: how the
+ * tests stand in for conversions that are wrong, slightly off or fixed to a shape, on purpose.
+ */
+export function registerTestFormat(
+  name: string,
+  precision: Precision,
+  build: (sourcePath: string) => Uint8Array,
+  fixedShapes?: Record<string, number[]>,
+): Format {
+  const format: Format = {
+    name,
+    precision,
+    description: `test format ${name}`,
+    async convert({ source, outputDir }) {
+      const file = path.join(outputDir, 'model.onnx');
+      fs.writeFileSync(file, build(source.path));
+      return { artifact: { format: name, path: file, precision, sizeBytes: fs.statSync(file).size, fixedShapes } };
+    },
+  };
+  registerFormat(format);
+  (onnxCpuRunner.formats as string[]).push(name);
+  return format;
+}
