@@ -16,7 +16,7 @@ import torchvision
 
 def images_per_second(model, x, iters):
     with torch.inference_mode():
-        for _ in range(10):
+        for _ in range(20):
             model(x)
         torch.cuda.synchronize()
         start = time.perf_counter()
@@ -29,7 +29,7 @@ def images_per_second(model, x, iters):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--iters", type=int, default=50)
+    parser.add_argument("--iters", type=int, default=200)
     args = parser.parse_args()
     torch.backends.cudnn.benchmark = True
     result = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name(0), "batch": args.batch, "model": "torchvision resnet50, random weights, eager"}

@@ -1,5 +1,9 @@
+import { onnxFp16Format } from './formats/onnx-fp16';
+import { onnxInt4Format } from './formats/onnx-int4';
+import { onnxInt8Format } from './formats/onnx-int8';
 import { onnxOptimizedFormat } from './formats/onnx-optimized';
 import { onnxSourceFormat } from './formats/onnx-source';
+import { onnxStaticFormat } from './formats/onnx-static';
 import { tensorRTFormats } from './formats/tensorrt-engine';
 import type { Format } from './formats/format';
 import { onnxCpuRunner } from './runners/onnx-cpu';
@@ -15,7 +19,15 @@ export const formatRegistry = new Registry<Format>('format');
 /** Every runner the navigator can use; `runners` names entries of this table. */
 export const runnerRegistry = new Registry<Runner>('runner');
 
-for (const format of [onnxSourceFormat, onnxOptimizedFormat, ...tensorRTFormats]) formatRegistry.register(format);
+for (const format of [
+  onnxSourceFormat,
+  onnxOptimizedFormat,
+  onnxStaticFormat,
+  onnxFp16Format,
+  onnxInt8Format,
+  onnxInt4Format,
+  ...tensorRTFormats,
+]) formatRegistry.register(format);
 for (const runner of [
   onnxCpuRunner,
   onnxWebGpuRunner,

@@ -3,26 +3,36 @@ import { convertToFloat16, DEFAULT_FP16_KEEP_OPS } from '../onnx/float16';
 import { modelSourceDir, readModel } from '../onnx/model-io';
 import type { Format } from './format';
 
+export interface OnnxFp16Options {
+  /** Ops kept in float32 besides DEFAULT_FP16_KEEP_OPS and the module's `fp16KeepOps`. */
+  keepOps?: readonly string[];
+  /** Names of nodes kept in float32. */
+  keepNodes?: readonly string[];
+}
+
 /**
  * The model in float16 (weights, constants and computation), with graph inputs and outputs kept in
  * their types by Casts, so callers feed and read the same tensors as before. Ops that are unsafe in
  * float16 or lack float16 kernels (DEFAULT_FP16_KEEP_OPS, ai.onnx.ml, unknown custom ops, If/Loop/Scan
- * bodies) stay float32, extended by the module's `fp16KeepOps`. A candidate for the GPU providers:
- * on the CPU provider onnxruntime only adds casts around float16, so the CPU runner does not load it.
+ * bodies) stay float32, extended by the module's `fp16KeepOps`. Models already holding float16 are
+ * not applicable. A candidate for the GPU providers: on the CPU provider onnxruntime only adds casts
+ * around float16, so the CPU runner does not load it.
  */
-export const onnxFp16Format: Format = {
-  name: 'onnx-fp16',
-  precision: 'fp16',
-  description: `float16 weights and compute, float32 IO; ${DEFAULT_FP16_KEEP_OPS.length} ops kept in float32 (plus fp16KeepOps)`,
-  async convert({ source, outputDir, config, log }) {
-    const model = readModel(source.path);
-    const result = convertToFloat16(model, { keepOps: config.fp16KeepOps, modelDir: modelSourceDir(model) });
-    if ('notApplicable' in result) return result;
-    log(result.notes);
-    const saved = saveConvertedModel(result.model, outputDir, model);
-    return {
-      artifact: { format: 'onnx-fp16', path: saved.path, precision: 'fp16', sizeBytes: saved.sizeBytes },
-      notes: result.notes,
-    };
-  },
-};
+export function createOnnxFp16Format(options: OnnxFp16Options = {}, name = 'onnx-fp16'): Format {
+  return {
+    name,
+    precision: 'fp16',
+    description: `float16 weights and compute, IO types kept; ${DEFAULT_FP16_KEEP_OPS.length} ops kept in float32 (plus fp16KeepOps)`,
+    async convert({ source, outputDir, config, log }) {
+      const model = readModel(source.path);
+      const keepOps = [...(options.keepOps ?? []), ...config.fp16KeepOps];
+      const result = convertToFloat16(model, { keepOps, keepNodes: options.keepNodes, modelDir: modelSourceDir(model) });
+      if ('notApplicable' in result) return result;
+      log(result.notes);
+      const saved = saveConvertedModel(result.model, outputDir, model);
+      return { artifact: { format: name, path: saved.path, precision: 'fp16', sizeBytes: saved.sizeBytes }, notes: result.notes };
+    },
+  };
+}
+
+export const onnxFp16Format: Format = createOnnxFp16Format();

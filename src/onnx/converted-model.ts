@@ -52,6 +52,7 @@ export function saveConvertedModel(model: ModelProto, outputDir: string, source:
     if (isExternalTensor(tensor)) external = true;
     else if (site === 'initializer' && tensor.dataType) bytes += rawByteLength(tensor.dataType, elementCount(tensor.dims)) ?? 0;
   });
+  if (source !== model) forEachTensor(source, (tensor) => (external ||= isExternalTensor(tensor)));
   external ||= bytes > EXTERNAL_DATA_ABOVE_BYTES;
   const result = writeModel(target, model, {
     sourceDir: modelSourceDir(source),

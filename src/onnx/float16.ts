@@ -21,8 +21,10 @@ import { inferElementTypes, NON_TENSOR } from './element-types';
 import {
   findInitializer,
   float32ToFloat16Bits,
+  getAttribute,
   isDefaultDomain,
   nameGenerator,
+  opsetVersion,
   subgraphsOf,
   tensorFromArray,
   tensorToFloat32,
@@ -35,15 +37,26 @@ const FLOAT16 = DataType.FLOAT16;
 
 /**
  * Ops kept in float32: onnxconverter_common's default block list (numerically unsafe in float16,
- * or without float16 kernels), plus random generators, quantization ops (their scales are float32
- * before opset 19), TfIdfVectorizer and the window functions (float32 outputs by definition).
+ * or without float16 kernels), plus what the ONNX backend test models showed necessary:
+ * - random generators, TfIdfVectorizer and the window functions (float32 outputs by definition);
+ * - quantization ops, whose scales are float32 before opset 19/21 (QLinearConv, QLinearMatMul, ...);
+ * - ops whose type constraints exclude float16 before recent opsets (Celu, IsInf);
+ * - EyeLike (no float16 kernel on onnxruntime's CPU provider) and MeanVarianceNormalization (a
+ *   function whose float32 constants do not follow a float16 input in onnxruntime).
  */
 export const DEFAULT_FP16_KEEP_OPS: readonly string[] = [
   'RandomUniformLike', 'NonMaxSuppression', 'TopK', 'RoiAlign', 'Resize', 'Range', 'CumSum', 'Min', 'Max', 'Upsample',
   'RandomNormal', 'RandomUniform', 'RandomNormalLike', 'Multinomial', 'Bernoulli',
-  'QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear',
   'TfIdfVectorizer', 'HannWindow', 'HammingWindow', 'BlackmanWindow', 'MelWeightMatrix',
+  'QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'QLinearConv', 'QLinearMatMul',
+  'Celu', 'IsInf', 'EyeLike', 'MeanVarianceNormalization',
 ];
+
+/** Scatters that accumulate (reduction add/mul/min/max) lose precision in float16 and lack CPU kernels: kept. */
+const ACCUMULATING_SCATTERS = new Set(['ScatterND', 'ScatterElements']);
+
+/** Cast takes its target type as an integer from opset 6 (a string before). */
+const MIN_OPSET = 6;
 
 /** com.microsoft ops with float16 kernels on the GPU providers; other non-standard ops stay float32. */
 const FLOAT16_CONTRIB_OPS = new Set([
@@ -83,6 +96,8 @@ type Precision = typeof FLOAT | typeof FLOAT16;
 export function convertToFloat16(model: ModelProto, options: Float16Options = {}): Float16Result {
   const graph = model.graph;
   if (!graph) return { notApplicable: 'the model has no graph' };
+  const opset = opsetVersion(model) ?? 1;
+  if (opset < MIN_OPSET) return { notApplicable: `the model's opset ${opset} is below ${MIN_OPSET}, where Cast takes its target type as an integer` };
   const already = float16Evidence(graph);
   if (already) return { notApplicable: `the model is already in float16 (${already})` };
   const types = inferElementTypes(graph);
@@ -159,7 +174,11 @@ class Float16Converter {
     const op = node.opType ?? '';
     if (subgraphsOf(node).length > 0) return FLOAT;
     if (node.name && this.keepNodes.has(node.name)) return FLOAT;
-    if (isDefaultDomain(node.domain)) return this.keepOps.has(op) ? FLOAT : FLOAT16;
+    if (isDefaultDomain(node.domain)) {
+      const reduction = getAttribute(node, 'reduction')?.s;
+      const accumulates = ACCUMULATING_SCATTERS.has(op) && reduction !== undefined && new TextDecoder().decode(reduction) !== 'none';
+      return this.keepOps.has(op) || accumulates ? FLOAT : FLOAT16;
+    }
     if (node.domain === 'ai.onnx.ml' || this.keepOps.has(`${node.domain}:${op}`)) return FLOAT;
     return node.domain === 'com.microsoft' && FLOAT16_CONTRIB_OPS.has(op) ? FLOAT16 : FLOAT;
   }
@@ -372,7 +391,6 @@ function outerReads(graph: GraphProto): Set<string> {
     for (const name of node.input ?? []) if (name && !own.has(name)) reads.add(name);
     for (const body of subgraphsOf(node)) for (const name of outerReads(body)) if (!own.has(name)) reads.add(name);
   }
-  for (const output of graph.output ?? []) if (output.name && !own.has(output.name)) reads.add(output.name);
   return reads;
 }
 
@@ -389,12 +407,7 @@ function renameOuterReads(graph: GraphProto, rename: (name: string) => string | 
     });
     return { ...n, input, attribute };
   });
-  // A body output may be an outer value passed through: outputs are positional, so point it at the renamed one.
-  const output = graph.output?.map((info) => {
-    const renamed = info.name ? outer(info.name) : undefined;
-    return renamed ? { ...info, name: renamed } : info;
-  });
-  return { ...graph, node, output };
+  return { ...graph, node };
 }
 
 function withElemType(info: ValueInfoProto, elemType: number): ValueInfoProto {

@@ -103,7 +103,6 @@ export class Optimizer {
         for (const status of fresh) status.outputFlow = tensorFlow.flowsOf(status.module); // [tensor-flow]
         for (const status of fresh) await bindSelected(jobs.find((j) => j.name === status.module)!.module, status, workspace.moduleDir(status.module));
         for (const p of planned) if (p.cached) await bindSelected(p.entry.module, p.cached, workspace.moduleDir(p.entry.name));
-        await keepOnGpu(planned, fresh, workspace, progress); // [tensor-flow]
         const endToEnd = await enforceEndToEnd(
           jobs.map((job) => ({ name: job.name, module: job.module, strategy: job.config.strategy, moduleDir: job.moduleDir, status: fresh.find((s) => s.module === job.name)! })),
           () => runPipeline(call, items),
@@ -111,6 +110,7 @@ export class Optimizer {
           { ...defaultEndToEnd, ...definedOnly(global.endToEnd ?? {}) },
         );
         progress.info(`end-to-end check: ${endToEnd.summary}${endToEnd.fallbacks.length ? `; fell back: ${endToEnd.fallbacks.join('; ')}` : ''}`);
+        await keepOnGpu(planned, fresh, workspace, progress); // [tensor-flow] after the end-to-end fallbacks, which may move a consumer to the CPU
         pipeline = { ...(await this.checkPipeline(planned, fresh, call, items, workspace, progress)), endToEnd };
         for (const status of fresh) {
           workspace.commit(status);

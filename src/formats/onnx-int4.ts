@@ -1,0 +1,31 @@
+import { saveConvertedModel } from '../onnx/converted-model';
+import { modelSourceDir, readModel } from '../onnx/model-io';
+import { quantizeMatMulNBits, type NBitsOptions } from '../onnx/quantize-nbits';
+import { DEFAULT_MIN_WEIGHT_ELEMENTS } from '../onnx/weight-matmuls';
+import type { Format } from './format';
+
+export type OnnxInt4Options = Omit<NBitsOptions, 'modelDir'>;
+
+/**
+ * 4-bit weight-only quantization: MatMul and Gemm nodes whose B is a constant initializer of at
+ * least `minWeightElements` (default DEFAULT_MIN_WEIGHT_ELEMENTS) become com.microsoft:MatMulNBits
+ * (blocks of 32 rows, symmetric, accuracy_level 4: int8 compute on onnxruntime's CPU provider).
+ * Activations stay float32. A model with nothing to quantize is not applicable.
+ */
+export function createOnnxInt4Format(options: OnnxInt4Options = {}, name = 'onnx-int4'): Format {
+  return {
+    name,
+    precision: 'int4',
+    description: `4-bit block-wise MatMulNBits weights (block ${options.blockSize ?? 32}, ${options.symmetric === false ? 'asymmetric' : 'symmetric'}, ≥ ${options.minWeightElements ?? DEFAULT_MIN_WEIGHT_ELEMENTS} elements)`,
+    async convert({ source, outputDir, log }) {
+      const model = readModel(source.path);
+      const result = quantizeMatMulNBits(model, { ...options, modelDir: modelSourceDir(model) });
+      if ('notApplicable' in result) return result;
+      log(result.notes);
+      const saved = saveConvertedModel(result.model, outputDir, model);
+      return { artifact: { format: name, path: saved.path, precision: 'int4', sizeBytes: saved.sizeBytes }, notes: result.notes };
+    },
+  };
+}
+
+export const onnxInt4Format: Format = createOnnxInt4Format();

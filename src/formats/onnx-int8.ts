@@ -1,0 +1,33 @@
+import { saveConvertedModel } from '../onnx/converted-model';
+import { modelSourceDir, readModel } from '../onnx/model-io';
+import { quantizeDynamic, type DynamicQuantizationOptions } from '../onnx/quantize-dynamic';
+import { DEFAULT_MIN_WEIGHT_ELEMENTS } from '../onnx/weight-matmuls';
+import type { Format } from './format';
+
+export type OnnxInt8Options = Omit<DynamicQuantizationOptions, 'modelDir'>;
+
+/**
+ * Dynamic int8 quantization, as onnxruntime's quantize_dynamic does it: the weights of MatMul and
+ * Gemm nodes whose B is a constant initializer are quantized offline (int8, symmetric, per tensor
+ * unless `perChannel`), the activations at run time (DynamicQuantizeLinear → MatMulInteger → Cast →
+ * Mul by the scales, which onnxruntime's CPU provider fuses into DynamicQuantizeMatMul). Weights
+ * under `minWeightElements` (default DEFAULT_MIN_WEIGHT_ELEMENTS) and the nodes in
+ * `nodesToExclude` stay float32. A model with nothing to quantize is not applicable.
+ */
+export function createOnnxInt8Format(options: OnnxInt8Options = {}, name = 'onnx-int8'): Format {
+  return {
+    name,
+    precision: 'int8',
+    description: `dynamic int8 quantization of MatMul/Gemm weights (${options.perChannel ? 'per channel' : 'per tensor'}, ≥ ${options.minWeightElements ?? DEFAULT_MIN_WEIGHT_ELEMENTS} elements)`,
+    async convert({ source, outputDir, log }) {
+      const model = readModel(source.path);
+      const result = quantizeDynamic(model, { ...options, modelDir: modelSourceDir(model) });
+      if ('notApplicable' in result) return result;
+      log(result.notes);
+      const saved = saveConvertedModel(result.model, outputDir, model);
+      return { artifact: { format: name, path: saved.path, precision: 'int8', sizeBytes: saved.sizeBytes }, notes: result.notes };
+    },
+  };
+}
+
+export const onnxInt8Format: Format = createOnnxInt8Format();
