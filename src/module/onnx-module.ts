@@ -42,6 +42,8 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
   /** @internal Set by the optimizer while it captures calls. */
   recorder: CallRecorder | undefined;
 
+  /** @internal Calls that reached the original model; capture counts on it to see which modules a function uses. */
+  sourceCalls = 0;
   /** @internal While true, calls go to the original model although a runner is bound (A/B timing). */
   bypassed = false;
 
@@ -114,6 +116,7 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
     const selected = this.selected;
     if (selected && !this.recorder && !this.bypassed && selected.accepts(feeds)) return selected.run(feeds);
     if (this.recorder) feeds = tensorFlow.consume(this.name ?? '', feeds); // [tensor-flow] unwrap tracked outputs, note edges
+    this.sourceCalls++;
     const source = await this.source();
     const outputs = await source.run(feeds);
     this.recorder?.record(feeds, outputs);

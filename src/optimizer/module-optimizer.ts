@@ -4,7 +4,7 @@ import type { CallRecorder } from '../capture/recorder';
 import { readSample } from '../capture/sample-store';
 import type { ModuleSignature } from '../capture/signature';
 import type { ModuleConfig } from '../config/module-config';
-import { currentEnvironment } from '../environment';
+import type { Environment } from '../environment';
 import { errorText } from '../errors';
 import type { ModelArtifact } from '../formats/format';
 import type { OnnxModule } from '../module/onnx-module';
@@ -22,6 +22,8 @@ import { observedLatency, selectCandidate } from './select';
 export interface ModuleJob {
   name: string;
   module: OnnxModule<unknown, unknown>;
+  /** This machine, with the devices discovery found: recorded in the status. */
+  environment: Environment;
   config: ModuleConfig;
   configPlain: Record<string, unknown>;
   configHash: string;
@@ -104,7 +106,7 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
     modelHash: job.modelHash,
     configHash: job.configHash,
     config: job.configPlain,
-    environment: currentEnvironment(),
+    environment: job.environment,
     signature,
     runDir: path.basename(job.runDir),
     samples: job.recorder.sampleFiles.length,

@@ -4,7 +4,7 @@ import { CallRecorder } from '../capture/recorder';
 import { ModuleConfigInput, OptimizeConfigInput } from '../config/optimize-config';
 import { OptimizeConfig, definedOnly, moduleFieldsOf, resolveModuleConfig, validateConfig } from '../config/resolve';
 import { Dataloader, DataloaderItem, collectItems } from '../dataloader';
-import { currentEnvironment, environmentKey } from '../environment';
+import { environmentKey, environmentWithDevices } from '../environment';
 import { NavigatorError } from '../errors';
 import { Progress } from '../report/progress';
 import { formatCandidates, formatReport } from '../report/table';
@@ -53,7 +53,8 @@ export class Optimizer {
     const items = await collectItems(dataloader);
     const workspace = new Workspace(global.workspace);
     const progress = new Progress(global.verbose ?? true);
-    const envKey = environmentKey(currentEnvironment());
+    const environment = await environmentWithDevices();
+    const envKey = environmentKey(environment);
 
     // Every config is validated and every model hashed before any work starts.
     let planned: Planned[] = entries.map((entry) => {
@@ -69,7 +70,7 @@ export class Optimizer {
         return { entry, cached };
       }
       const moduleDir = workspace.moduleDir(entry.name);
-      const job = { name: entry.name, module: entry.module, config: moduleConfig, configPlain, configHash, modelHash, moduleDir, runDir: '', recorder: undefined as unknown as CallRecorder, progress };
+      const job = { name: entry.name, module: entry.module, environment, config: moduleConfig, configPlain, configHash, modelHash, moduleDir, runDir: '', recorder: undefined as unknown as CallRecorder, progress };
       return { entry, job };
     });
 
@@ -83,10 +84,10 @@ export class Optimizer {
         await this.capture(jobs, planned, call, items, workspace, progress);
         if (typeof target === 'function') {
           // A function target uses some of the standalone modules: the others are left alone.
-          const idle = jobs.filter((job) => job.recorder.callCount === 0);
-          for (const job of idle) workspace.discard(job.runDir);
-          jobs = jobs.filter((job) => !idle.includes(job));
-          planned = planned.filter((p) => !p.job || !idle.includes(p.job));
+          const idle = planned.filter((p) => p.entry.module.sourceCalls === 0);
+          for (const p of idle) if (p.job) workspace.discard(p.job.runDir);
+          jobs = jobs.filter((job) => !idle.some((p) => p.job === job));
+          planned = planned.filter((p) => !idle.includes(p));
           if (jobs.length === 0) {
             throw new NavigatorError('called none of the modules wrapped with navModule(model, options)', {
               subject: 'optimize(fn)',
@@ -177,7 +178,10 @@ export class Optimizer {
 
   /** Runs the pipeline over the dataloader with every module on its original model, recording calls. */
   private async capture(jobs: ModuleJob[], planned: Planned[], call: PipelineCall, items: DataloaderItem[], workspace: Workspace, progress: Progress): Promise<void> {
-    for (const p of planned) await p.entry.module.unbind('capturing');
+    for (const p of planned) {
+      await p.entry.module.unbind('capturing');
+      p.entry.module.sourceCalls = 0;
+    }
     for (const job of jobs) {
       job.runDir = workspace.createRunDir(job.name);
       const batching = job.module.options?.batching ?? true;

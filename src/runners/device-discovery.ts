@@ -45,6 +45,7 @@ export interface DeviceDiscovery {
   source: 'probe' | 'memory' | 'disk';
 }
 
+/** Options apply where a probe runs: the first call of a process, or one with `refresh`; later calls get the process's answer. */
 export interface DiscoveryOptions {
   /** Per provider; a probe that takes longer is reported unavailable. @default 30000 */
   timeoutMs?: number;
