@@ -1,5 +1,6 @@
 import type { ModuleSignature } from '../capture/signature';
 import type { ModuleConfig } from '../config/module-config';
+import type { ModelProto } from '../onnx/messages';
 
 export type Precision = 'fp32' | 'tf32' | 'fp16' | 'bf16' | 'int8' | 'int4';
 
@@ -23,6 +24,11 @@ export interface ConversionContext {
   outputDir: string;
   signature: ModuleSignature;
   config: ModuleConfig;
+  /**
+   * The source model, decoded afresh on each call (a conversion may change what it gets) over bytes
+   * read once for all of a module's conversions, so that a large model is not in memory twice.
+   */
+  readSource(): ModelProto;
   log(message: string): void;
 }
 

@@ -1,6 +1,6 @@
 import { saveConvertedModel } from '../onnx/converted-model';
 import { convertToFloat16, DEFAULT_FP16_KEEP_OPS } from '../onnx/float16';
-import { modelSourceDir, readModel } from '../onnx/model-io';
+import { modelSourceDir } from '../onnx/model-io';
 import type { Format } from './format';
 
 export interface OnnxFp16Options {
@@ -23,8 +23,8 @@ export function createOnnxFp16Format(options: OnnxFp16Options = {}, name = 'onnx
     name,
     precision: 'fp16',
     description: `float16 weights and compute, IO types kept; ${DEFAULT_FP16_KEEP_OPS.length} ops kept in float32 (plus fp16KeepOps)`,
-    async convert({ source, outputDir, config, log }) {
-      const model = readModel(source.path);
+    async convert({ source, outputDir, config, log, readSource }) {
+      const model = readSource();
       const keepOps = [...(options.keepOps ?? []), ...config.fp16KeepOps];
       const result = convertToFloat16(model, { keepOps, keepNodes: options.keepNodes, modelDir: modelSourceDir(model) });
       if ('notApplicable' in result) return result;

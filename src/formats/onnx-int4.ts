@@ -1,5 +1,5 @@
 import { saveConvertedModel } from '../onnx/converted-model';
-import { modelSourceDir, readModel } from '../onnx/model-io';
+import { modelSourceDir } from '../onnx/model-io';
 import { quantizeMatMulNBits, type NBitsOptions } from '../onnx/quantize-nbits';
 import { DEFAULT_MIN_WEIGHT_ELEMENTS } from '../onnx/weight-matmuls';
 import type { Format } from './format';
@@ -17,8 +17,8 @@ export function createOnnxInt4Format(options: OnnxInt4Options = {}, name = 'onnx
     name,
     precision: 'int4',
     description: `4-bit block-wise MatMulNBits weights (block ${options.blockSize ?? 32}, ${options.symmetric === false ? 'asymmetric' : 'symmetric'}, ≥ ${options.minWeightElements ?? DEFAULT_MIN_WEIGHT_ELEMENTS} elements)`,
-    async convert({ source, outputDir, log }) {
-      const model = readModel(source.path);
+    async convert({ source, outputDir, log, readSource }) {
+      const model = readSource();
       const result = quantizeMatMulNBits(model, { ...options, modelDir: modelSourceDir(model) });
       if ('notApplicable' in result) return result;
       log(result.notes);

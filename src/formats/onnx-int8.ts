@@ -1,5 +1,5 @@
 import { saveConvertedModel } from '../onnx/converted-model';
-import { modelSourceDir, readModel } from '../onnx/model-io';
+import { modelSourceDir } from '../onnx/model-io';
 import { quantizeDynamic, type DynamicQuantizationOptions } from '../onnx/quantize-dynamic';
 import { DEFAULT_MIN_WEIGHT_ELEMENTS } from '../onnx/weight-matmuls';
 import type { Format } from './format';
@@ -19,8 +19,8 @@ export function createOnnxInt8Format(options: OnnxInt8Options = {}, name = 'onnx
     name,
     precision: 'int8',
     description: `dynamic int8 quantization of MatMul/Gemm weights (${options.perChannel ? 'per channel' : 'per tensor'}, ≥ ${options.minWeightElements ?? DEFAULT_MIN_WEIGHT_ELEMENTS} elements)`,
-    async convert({ source, outputDir, log }) {
-      const model = readModel(source.path);
+    async convert({ source, outputDir, log, readSource }) {
+      const model = readSource();
       const result = quantizeDynamic(model, { ...options, modelDir: modelSourceDir(model) });
       if ('notApplicable' in result) return result;
       log(result.notes);

@@ -3,6 +3,8 @@ import * as path from 'path';
 import { InferenceSession } from 'onnxruntime-node';
 import type { Format } from './format';
 
+const EXTERNAL_WEIGHTS_ABOVE_BYTES = 32 * 2 ** 20;
+
 /**
  * onnxruntime's offline-optimized graph. 'extended' is the highest level whose saved graph is still
  * portable across machines (above it ORT warns that the file is hardware-specific); sessions created
@@ -15,16 +17,22 @@ export const onnxOptimizedFormat: Format = {
   async convert({ source, outputDir }) {
     const target = path.join(outputDir, 'model.onnx');
     const partial = `${target}.partial`;
+    const dataFile = 'model.onnx.data';
+    // A large model's weights go to an external file: ORT then streams them out instead of building
+    // one more in-memory protobuf of the whole model (and a protobuf cannot pass 2 GB at all).
+    const external = source.sizeBytes > EXTERNAL_WEIGHTS_ABOVE_BYTES;
     const session = await InferenceSession.create(source.path, {
       executionProviders: ['cpu'],
       graphOptimizationLevel: 'extended',
       logSeverityLevel: 3, // opset warnings of old models are noise here; failures still throw
       optimizedModelFilePath: partial,
+      extra: external
+        ? { session: { optimized_model_external_initializers_file_name: dataFile, optimized_model_external_initializers_min_size_in_bytes: '1024' } }
+        : {},
     });
     await session.release();
     fs.renameSync(partial, target);
-    return {
-      artifact: { format: 'onnx-optimized', path: target, precision: 'fp32', sizeBytes: fs.statSync(target).size },
-    };
+    const sizeBytes = fs.statSync(target).size + (external ? fs.statSync(path.join(outputDir, dataFile)).size : 0);
+    return { artifact: { format: 'onnx-optimized', path: target, precision: 'fp32', sizeBytes } };
   },
 };

@@ -2,7 +2,6 @@ import type { TensorSpec } from '../capture/signature';
 import { NavigatorError } from '../errors';
 import { saveConvertedModel } from '../onnx/converted-model';
 import { fixDimParam, setInputShape, valueInfoShape } from '../onnx/graph';
-import { readModel } from '../onnx/model-io';
 import type { Format } from './format';
 
 /**
@@ -16,14 +15,14 @@ export const onnxStaticFormat: Format = {
   name: 'onnx-static',
   precision: 'fp32',
   description: "the model with its inputs' symbolic dimensions fixed to the one shape it was called with",
-  async convert({ module, source, outputDir, signature, log }) {
+  async convert({ module, source, outputDir, signature, log, readSource }) {
     if (signature.inputs.length === 0) return { notApplicable: 'the module has no captured inputs' };
     const varying = signature.inputs.filter((spec) => spec.min.some((size, axis) => size !== spec.max[axis]));
     if (varying.length > 0) {
       const ranges = varying.map((spec) => `${spec.name} from ${spec.min.join('x')} to ${spec.max.join('x')}`).join(', ');
       return { notApplicable: `the module was called with more than one input shape (${ranges}); a static-shape model would serve only one` };
     }
-    const model = readModel(source.path);
+    const model = readSource();
     const graph = model.graph ?? {};
     const fixedShapes: Record<string, number[]> = {};
     const params = new Map<string, Set<number>>();

@@ -107,6 +107,11 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
   /** Releases every session this module holds; a later `run` starts the original model again. */
   async release(): Promise<void> {
     await this.unbind();
+    await this.releaseSource();
+  }
+
+  /** @internal Frees the original model's session (it is created again when needed); the binding stays. */
+  async releaseSource(): Promise<void> {
     const source = this.sourceSession;
     this.sourceSession = undefined;
     if (source) await (await source).release();

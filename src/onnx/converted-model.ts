@@ -12,8 +12,12 @@ import { rawByteLength } from './data-types';
 import { elementCount } from './tensor-data';
 import { forEachTensor } from './tensor-walk';
 
-/** Above this many bytes of initializers a converted model keeps its weights in an external data file. */
-export const EXTERNAL_DATA_ABOVE_BYTES = 1024 ** 3;
+/**
+ * Above this many bytes of initializers a converted model keeps its weights in an external data file:
+ * they are then written tensor by tensor rather than encoded into one more model-sized buffer, which
+ * keeps optimize's peak memory down (and a protobuf cannot pass 2 GB at all).
+ */
+export const EXTERNAL_DATA_ABOVE_BYTES = 64 * 2 ** 20;
 /** In such a model, initializers larger than this go to the external data file. */
 export const EXTERNAL_TENSOR_THRESHOLD = 1024;
 

@@ -29,6 +29,8 @@ export { loadExternalTensor } from './external-data';
 export interface ReadModelOptions {
   /** Read every external tensor into rawData (and drop its external_data). Default false. */
   loadExternalData?: boolean;
+  /** The file's bytes, already read: decoding shares them (the result's tensors are views into them). */
+  bytes?: Uint8Array;
 }
 
 export interface WriteModelOptions {
@@ -58,7 +60,7 @@ const COPY_CHUNK_BYTES = 16 * 1024 * 1024;
 export function readModel(filePath: string, options: ReadModelOptions = {}): ModelProto {
   let bytes: Uint8Array;
   try {
-    bytes = fs.readFileSync(filePath);
+    bytes = options.bytes ?? fs.readFileSync(filePath);
   } catch (cause) {
     throw new NavigatorError('cannot read the ONNX model file', { subject: filePath, cause, fix: 'check the path and its permissions' });
   }

@@ -135,8 +135,11 @@ function precisionOf(status: ModuleStatus): string {
 function fallBack(target: EndToEndModule, why: string): string {
   const { status } = target;
   const rejected = status.candidates.find((c) => c.key === status.selected.key)!;
-  rejected.status = 'failed';
-  rejected.reason = `passed its module checks, rejected by the end-to-end check (${why})`;
+  // Every candidate of that converted model drifts alike, whatever its runner settings.
+  for (const candidate of status.candidates.filter((c) => c.format === rejected.format && c.status === 'passed')) {
+    candidate.status = 'failed';
+    candidate.reason = `passed its module checks, rejected by the end-to-end check (${why})`;
+  }
   const baseline = status.candidates.find((c) => c.key === status.baseline)!;
   const fullPrecision = status.candidates.filter((c) => c.precision === 'fp32' && c.status === 'passed');
   const choice = selectCandidate(fullPrecision, target.strategy, status.signature.batchSizes) ?? { candidate: baseline, reason: 'source' };

@@ -15,6 +15,8 @@ import { CandidateStatus, ModuleStatus, STATUS_FORMAT_VERSION, SelectedCandidate
 import { tileFeeds } from '../tensors';
 import { writeFileAtomic } from '../workspace/atomic';
 import { checkCandidate } from './correctness';
+import { collectGarbage, sharedSource } from './memory';
+import type { ModelProto } from '../onnx/messages';
 import { ProfilePoint, profileSession } from './profiler';
 import { observedLatency, selectCandidate } from './select';
 
@@ -66,10 +68,12 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
 
   const formats = config.targetFormats.includes('onnx') ? config.targetFormats : ['onnx', ...config.targetFormats];
   const candidates: Evaluated[] = [];
+  const shared = sharedSource(source.path);
   for (const formatName of formats) {
     const users = runners.map((r) => runnerRegistry.get(r)).filter((r) => r.formats.includes(formatName));
     if (users.length === 0) continue;
-    const conversion = await convert(job, formatName, source, signature, available.some((r) => users.includes(r)));
+    const conversion = await convert(job, formatName, source, signature, shared.read, available.some((r) => users.includes(r)));
+    collectGarbage(); // the conversion's copy of the model, before the next one makes its own
     for (const runner of users) {
       const status = candidateStatus(job, formatName, runner, defaultVariant(runner, job, signature, conversion.artifact ?? source), conversion);
       const availability = runnerStatus.find((r) => r.name === runner.name);
@@ -77,6 +81,8 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
       candidates.push({ status, artifact: conversion.artifact, runner });
     }
   }
+  shared.release();
+  collectGarbage();
 
   const points = profilePoints(job, signature);
   for (const candidate of candidates) if (candidate.status.status === 'passed') await evaluate(job, candidate, points, signature);
@@ -137,7 +143,7 @@ interface Conversion {
   status: CandidateStatus['conversion'];
 }
 
-async function convert(job: ModuleJob, formatName: string, source: ModelArtifact, signature: ModuleSignature, needed: boolean): Promise<Conversion> {
+async function convert(job: ModuleJob, formatName: string, source: ModelArtifact, signature: ModuleSignature, readSource: () => ModelProto, needed: boolean): Promise<Conversion> {
   if (formatName === 'onnx') return { artifact: source, status: { status: 'ok', ms: 0 } };
   if (!needed) return { status: { status: 'skipped', reason: 'no available runner loads this format' } };
   const format = formatRegistry.get(formatName);
@@ -146,7 +152,7 @@ async function convert(job: ModuleJob, formatName: string, source: ModelArtifact
   job.progress.step(job.name, `convert to ${formatName}`);
   const started = Date.now();
   try {
-    const result = await format.convert({ module: job.name, source, outputDir, signature, config: job.config, log: (m) => job.progress.step(job.name, `  ${formatName}: ${m}`) });
+    const result = await format.convert({ module: job.name, source, outputDir, signature, config: job.config, readSource, log: (m) => job.progress.step(job.name, `  ${formatName}: ${m}`) });
     const ms = Date.now() - started;
     if ('notApplicable' in result) {
       job.progress.step(job.name, `${formatName} not applicable: ${result.notApplicable}`);

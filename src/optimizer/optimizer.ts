@@ -100,6 +100,9 @@ export class Optimizer {
           progress.step(job.name, `captured ${signature.calls} calls, batch sizes ${JSON.stringify(signature.batchSizes)}, ${job.recorder.sampleFiles.length} samples kept`);
         }
         const before = await timePipeline(call, items);
+        // Conversions and candidate sessions each hold a copy of a large model: the original sessions
+        // need not stay beside them (they are created again for the pipeline check).
+        for (const job of jobs) await job.module.releaseSource();
         for (const job of jobs) fresh.push(await optimizeModule(job));
         for (const status of fresh) status.outputFlow = tensorFlow.flowsOf(status.module); // [tensor-flow]
         for (const status of fresh) await bindSelected(jobs.find((j) => j.name === status.module)!.module, status, workspace.moduleDir(status.module));

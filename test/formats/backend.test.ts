@@ -14,6 +14,7 @@ import { resolveModuleConfig } from '../../src/config/resolve';
 import type { Feeds } from '../../src/runners/runner';
 import { decodeModel, decodeTensor, encodeModel, ortTypeOf } from '../../src/onnx/proto';
 import { tensorToArray } from '../../src/onnx/graph';
+import { readModel } from '../../src/onnx/model-io';
 import { formatRegistry } from '../../src/plugins';
 import { compareTensors } from '../../src/tensors';
 
@@ -106,7 +107,7 @@ describe('conversions over the ONNX backend test models', () => {
         try {
           const result = await format.convert({
             module: name, source: { format: 'onnx', path: modelPath, precision: 'fp32', sizeBytes: bytes.length }, outputDir,
-            signature: signatureOf(feeds, original), config, log: () => undefined,
+            signature: signatureOf(feeds, original), config, readSource: () => readModel(modelPath), log: () => undefined,
           });
           if ('notApplicable' in result) {
             record(format.name, 'not applicable', result.notApplicable.replace(/"[^"]*"/g, '"…"').slice(0, 90));

@@ -55,6 +55,7 @@ export async function convertWith(
     outputDir: tempDir(`${format.name}-`),
     signature: options.signature ?? signatureOf([]),
     config: moduleConfig(options.config),
+    readSource: () => readModel(sourcePath),
     log: (message) => options.logs?.push(message),
   };
   return format.convert(context);

@@ -46,13 +46,15 @@ describe('the end-to-end check', () => {
   it('overturns a module-level choice when the pipeline output drifts, and records why', async () => {
     const status = await optimize(iterate, [[1, 1, 8], [2, 2, 8]], { ...config, workspace: path.join(dir, 'eight-loops') });
     const module = status.modules.e2e_step;
-    const drifting = module.candidates.find((c) => c.format === 'test-int8-drifting')!;
-    expect(drifting.correctness.status).toBe('ok'); // it passed its own module check...
-    expect(drifting.status).toBe('failed'); // ...and the pipeline check overturned it
-    expect(drifting.reason).toMatch(/rejected by the end-to-end check \(pipeline output item\[0\]: cosine .*, relative error/);
+    const drifting = module.candidates.filter((c) => c.format === 'test-int8-drifting');
+    for (const candidate of drifting) {
+      expect(candidate.correctness.status).toBe('ok'); // it passed its own module check...
+      expect(candidate.status).toBe('failed'); // ...and the pipeline check overturned it
+      expect(candidate.reason).toMatch(/rejected by the end-to-end check \(pipeline output item\[0\]: cosine .*, relative error/);
+    }
     expect(module.selected.key).toMatch(/^onnx\/OnnxCPU\//);
     expect(module.selected.reason).toMatch(/end-to-end check rejected test-int8-drifting/);
-    expect(status.pipeline!.endToEnd.fallbacks).toEqual([expect.stringMatching(/^e2e_step: test-int8-drifting\/OnnxCPU\/default -> onnx\/OnnxCPU\//)]);
+    expect(status.pipeline!.endToEnd.fallbacks).toEqual([expect.stringMatching(/^e2e_step: test-int8-drifting\/OnnxCPU\/[a-z0-9-]+ -> onnx\/OnnxCPU\//)]);
     expect(status.report).toMatch(/fell back: e2e_step/);
     expect(step.binding.format).not.toBe('test-int8-drifting');
     // The cache holds the overturned decision.

@@ -283,6 +283,10 @@ describe('TensorRT formats', () => {
       outputDir,
       signature,
       config: moduleConfig(8),
+      // The TensorRT formats hand the file to TensorRT's own parser and never decode it.
+      readSource: () => {
+        throw new Error('not read by TensorRT formats');
+      },
       log: () => undefined,
     };
   }
