@@ -17,7 +17,9 @@ import { bindSelected } from './binding';
 import { ResidentEntry, keepOutputsOnGpu, tensorFlow } from '../capture/tensor-flow'; // [tensor-flow]
 import { ModuleJob, describeSelection, optimizeModule } from './module-optimizer';
 import { PipelineCall, comparePipelines, runPipeline, timePipeline } from './pipeline-timing';
-import { defaultEndToEnd, enforceEndToEnd } from './end-to-end';
+import { EndToEndThresholds, defaultEndToEnd, enforceEndToEnd } from './end-to-end';
+import { tryGpuAssignment } from './device-assignment';
+import type { Strategy } from '../config/strategy';
 import { NO_SPIN } from '../runners/onnx-cpu';
 
 /** A function to optimize the standalone modules it calls, or a pipeline instance. */
@@ -107,15 +109,17 @@ export class Optimizer {
         for (const status of fresh) status.outputFlow = tensorFlow.flowsOf(status.module); // [tensor-flow]
         for (const status of fresh) await bindSelected(jobs.find((j) => j.name === status.module)!.module, status, workspace.moduleDir(status.module));
         for (const p of planned) if (p.cached) await bindSelected(p.entry.module, p.cached, workspace.moduleDir(p.entry.name));
+        const endToEndSettings = { ...defaultEndToEnd, ...definedOnly(global.endToEnd ?? {}) };
         const endToEnd = await enforceEndToEnd(
           jobs.map((job) => ({ name: job.name, module: job.module, strategy: job.config.strategy, moduleDir: job.moduleDir, status: fresh.find((s) => s.module === job.name)! })),
           () => runPipeline(call, items),
           before,
-          { ...defaultEndToEnd, ...definedOnly(global.endToEnd ?? {}) },
+          endToEndSettings,
         );
         progress.info(`end-to-end check: ${endToEnd.summary}${endToEnd.fallbacks.length ? `; fell back: ${endToEnd.fallbacks.join('; ')}` : ''}`);
         await keepOnGpu(planned, fresh, workspace, progress); // [tensor-flow] after the end-to-end fallbacks, which may move a consumer to the CPU
-        pipeline = { ...(await this.checkPipeline(planned, fresh, call, items, workspace, progress)), endToEnd };
+        const check = { planned, fresh, call, items, workspace, progress, original: before.results, thresholds: endToEndSettings, strategyOf: (name: string) => jobs.find((j) => j.name === name)!.config.strategy };
+        pipeline = { ...(await this.checkPipeline(check)), endToEnd };
         for (const status of fresh) {
           workspace.commit(status);
           committed.add(status.module);
@@ -207,12 +211,31 @@ export class Optimizer {
    * rebound pipeline is slower, spinning is turned off, and if it is still slower every module goes
    * back to its source.
    */
-  private async checkPipeline(planned: Planned[], fresh: ModuleStatus[], call: PipelineCall, items: DataloaderItem[], workspace: Workspace, progress: Progress): Promise<Omit<PipelineStatus, 'endToEnd'>> {
+  private async checkPipeline(check: PipelineCheck): Promise<Omit<PipelineStatus, 'endToEnd'>> {
+    const { planned, fresh, call, items, workspace, progress } = check;
     const notes: string[] = [];
     const modules = planned.map((p) => p.entry.module);
     const compare = () => comparePipelines(call, items, (on) => modules.forEach((m) => (m.bypassed = on)));
     const statusOf = (p: Planned) => p.cached ?? fresh.find((s) => s.module === p.entry.name)!;
     let timing = await compare();
+    const assignment = await tryGpuAssignment(
+      {
+        modules: fresh.map((status) => ({ status, strategy: check.strategyOf(status.module) })),
+        rebind: async () => {
+          for (const p of planned) await bindSelected(p.entry.module, statusOf(p), workspace.moduleDir(p.entry.name));
+          await keepOnGpu(planned, fresh, workspace, progress);
+        },
+        time: compare,
+        results: () => runPipeline(call, items),
+        original: check.original,
+        thresholds: check.thresholds,
+      },
+      timing,
+    );
+    if (assignment) {
+      notes.push(assignment.note);
+      timing = assignment.timing;
+    }
     const slower = () => timing.afterMs > timing.beforeMs * 1.03;
     if (slower()) {
       notes.push(`rebound pipeline took ${timing.afterMs.toFixed(1)} ms vs ${timing.beforeMs.toFixed(1)} ms; turned off thread spinning`);
@@ -243,6 +266,19 @@ export class Optimizer {
     progress.info(`pipeline: ${timing.beforeMs.toFixed(1)} ms before, ${timing.afterMs.toFixed(1)} ms after`);
     return { ...timing, speedup: timing.beforeMs / timing.afterMs, notes };
   }
+}
+
+/** What the pipeline-level checks need: the modules, how to run the pipeline, the original results. */
+interface PipelineCheck {
+  planned: Planned[];
+  fresh: ModuleStatus[];
+  call: PipelineCall;
+  items: DataloaderItem[];
+  workspace: Workspace;
+  progress: Progress;
+  original: unknown[];
+  thresholds: EndToEndThresholds;
+  strategyOf(module: string): Strategy;
 }
 
 /** [tensor-flow] Outputs that only feed GPU modules stay on the GPU; the notes go to the progress log. */

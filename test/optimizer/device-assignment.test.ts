@@ -1,0 +1,70 @@
+import { strategies } from '../../src';
+import type { CandidateStatus, ModuleStatus } from '../../src';
+import { tryGpuAssignment } from '../../src/optimizer/device-assignment';
+
+/** A passed candidate with one profiled batch size. */
+function candidate(runner: string, p50Ms: number): CandidateStatus {
+  return {
+    key: `onnx/${runner}/default`, format: 'onnx', runner, variant: { id: 'default', settings: {} }, precision: 'fp32',
+    conversion: { status: 'ok' }, correctness: { status: 'ok', outputs: [] }, verify: { status: 'skipped' },
+    performance: [{ batchSize: 1, p50Ms, p90Ms: p50Ms, p99Ms: p50Ms, meanMs: p50Ms, throughput: 1000 / p50Ms, windows: 3, stable: true }],
+    status: 'passed',
+  };
+}
+
+/** A module whose CPU candidate was selected (faster alone) and that also has a WebGPU candidate. */
+function moduleStatus(name: string, cpuMs: number, gpuMs: number): ModuleStatus {
+  const cpu = candidate('OnnxCPU', cpuMs);
+  return {
+    module: name, candidates: [cpu, candidate('OnnxWebGPU', gpuMs)], baseline: cpu.key,
+    selected: { key: cpu.key, reason: 'fastest alone', latencyMs: cpuMs, sourceLatencyMs: cpuMs, speedup: 1, maxRelL2: 0 },
+    signature: { inputs: [], outputs: [], batching: true, batchSizes: { 1: 1 }, calls: 1 },
+  } as unknown as ModuleStatus;
+}
+
+function context(statuses: ModuleStatus[], afterMs: number, results: unknown[] = [[1, 2, 3]]) {
+  const bound: string[][] = [];
+  return {
+    bound,
+    context: {
+      modules: statuses.map((status) => ({ status, strategy: strategies.observedLatency() })),
+      rebind: async () => void bound.push(statuses.map((s) => s.selected.key)),
+      time: async () => ({ beforeMs: 20, afterMs }),
+      results: async () => results,
+      original: [[1, 2, 3]],
+      thresholds: { minCosine: 0.99, maxRelativeError: 0.05 },
+    },
+  };
+}
+
+describe('trying every module on the GPU', () => {
+  it('keeps the consistent assignment when the pipeline is faster with it', async () => {
+    const statuses = [moduleStatus('enc', 1, 1.2), moduleStatus('den', 2, 2.1)];
+    const { context: ctx, bound } = context(statuses, 8);
+    const outcome = await tryGpuAssignment(ctx, { beforeMs: 20, afterMs: 10 });
+    expect(outcome!.note).toMatch(/^moved enc, den to the GPU with the rest of the pipeline: 8\.0 ms vs 10\.0 ms/);
+    expect(outcome!.timing.afterMs).toBe(8);
+    expect(statuses.map((s) => s.selected.key)).toEqual(['onnx/OnnxWebGPU/default', 'onnx/OnnxWebGPU/default']);
+    expect(statuses[0].selected.reason).toMatch(/on the GPU with the rest of the pipeline/);
+    expect(bound).toEqual([['onnx/OnnxWebGPU/default', 'onnx/OnnxWebGPU/default']]);
+  });
+
+  it('goes back to the module-by-module choice when it is not faster, or when results drift', async () => {
+    for (const [afterMs, results, why] of [[9.9, [[1, 2, 3]], /9\.9 ms vs 10\.0 ms/], [5, [[1, 2, 9]], /final results drift \(item\[0\]\)/]] as const) {
+      const statuses = [moduleStatus('enc', 1, 1.2), moduleStatus('den', 2, 2.1)];
+      const { context: ctx, bound } = context(statuses, afterMs, results as unknown as unknown[]);
+      const outcome = await tryGpuAssignment(ctx, { beforeMs: 20, afterMs: 10 });
+      expect(outcome!.note).toMatch(why);
+      expect(outcome!.note).toMatch(/kept the module-by-module choice/);
+      expect(statuses.map((s) => s.selected.key)).toEqual(['onnx/OnnxCPU/default', 'onnx/OnnxCPU/default']);
+      expect(bound[bound.length - 1]).toEqual(['onnx/OnnxCPU/default', 'onnx/OnnxCPU/default']);
+    }
+  });
+
+  it('does nothing where no module could move, or a lone module would', async () => {
+    const cpuOnly = moduleStatus('solo', 1, 1);
+    cpuOnly.candidates[1].status = 'skipped';
+    expect(await tryGpuAssignment(context([cpuOnly, moduleStatus('one', 1, 2)], 1).context, { beforeMs: 2, afterMs: 2 })).toBeUndefined();
+    expect(cpuOnly.selected.key).toBe('onnx/OnnxCPU/default');
+  });
+});
