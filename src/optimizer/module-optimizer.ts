@@ -38,6 +38,7 @@ export interface ModuleJob {
 }
 
 export const BASELINE_KEY = 'onnx/OnnxCPU/default';
+const GPU_WARMUP_MS = 1500;
 
 interface Evaluated {
   status: CandidateStatus;
@@ -212,7 +213,10 @@ async function evaluate(job: ModuleJob, candidate: Evaluated, points: ProfilePoi
     // A failed candidate is not timed, except the baseline: every speedup is measured against it.
     if (status.status !== 'passed' && status.key !== BASELINE_KEY) return;
     job.progress.step(job.name, `profile ${status.key}`);
-    status.performance = await profileSession(session, points.filter((p) => session.accepts(p.feeds)), job.config.profiling);
+    // A GPU that sat idle while CPU candidates ran clocks down and compiles shaders on first use:
+    // without a longer warm-up its first windows are stable, but slow (seen on the H100).
+    const warmupMs = runner.device === 'gpu' ? GPU_WARMUP_MS : job.config.profiling.windowMs / 2;
+    status.performance = await profileSession(session, points.filter((p) => session.accepts(p.feeds)), job.config.profiling, warmupMs);
     if (status.performance.length === 0) skip(status, 'accepts none of the profiled input shapes');
   } catch (error) {
     skip(status, errorText(error), true);

@@ -19,13 +19,14 @@ export async function profileSession(
   session: RunnerSession,
   points: ProfilePoint[],
   settings: ProfilingSettings,
+  firstWarmupMs = settings.windowMs / 2,
 ): Promise<PerformanceResult[]> {
   const results: PerformanceResult[] = [];
   let bestThroughput = 0;
   let saturated = false;
   for (const point of [...points].sort((a, b) => a.batchSize - b.batchSize)) {
     if (saturated && !point.observed) continue;
-    const result = await measurePoint(session, point, settings);
+    const result = await measurePoint(session, point, settings, results.length === 0 ? firstWarmupMs : settings.windowMs / 2);
     results.push(result);
     if (!point.observed && result.throughput < bestThroughput * (1 + settings.saturationPercent / 100)) saturated = true;
     bestThroughput = Math.max(bestThroughput, result.throughput);
@@ -33,9 +34,9 @@ export async function profileSession(
   return results;
 }
 
-async function measurePoint(session: RunnerSession, point: ProfilePoint, settings: ProfilingSettings): Promise<PerformanceResult> {
+async function measurePoint(session: RunnerSession, point: ProfilePoint, settings: ProfilingSettings, warmupMs: number): Promise<PerformanceResult> {
   // Warm-up: the first runs pay for allocations and kernel selection, which a pipeline pays once.
-  const warmupEnd = performance.now() + settings.windowMs / 2;
+  const warmupEnd = performance.now() + warmupMs;
   for (let i = 0; i < 3 || performance.now() < warmupEnd; i++) await session.run(point.feeds);
 
   const windows: number[][] = [];
