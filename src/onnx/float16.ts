@@ -19,12 +19,14 @@
 import { DataType } from './data-types';
 import { inferElementTypes, NON_TENSOR } from './element-types';
 import {
+  definedNames,
   findInitializer,
   float32ToFloat16Bits,
   getAttribute,
   isDefaultDomain,
   nameGenerator,
   opsetVersion,
+  outerScopeReads,
   subgraphsOf,
   tensorFromArray,
   tensorToFloat32,
@@ -150,7 +152,7 @@ class Float16Converter {
       this.precisionOf.set(node, precision);
       if (precision === FLOAT) {
         for (const name of node.input ?? []) if (this.isFloat(name)) fp32Readers.add(name);
-        for (const body of subgraphsOf(node)) for (const name of outerReads(body)) if (this.isFloat(name)) fp32Readers.add(name);
+        for (const body of subgraphsOf(node)) for (const name of outerScopeReads(body)) if (this.isFloat(name)) fp32Readers.add(name);
       }
     }
     // A Constant read in float32 stays float32 (Resize scales, ...); float16 readers get a Cast.
@@ -373,30 +375,9 @@ function float16Evidence(graph: GraphProto): string | undefined {
   return undefined;
 }
 
-/** Names a graph is built from: its inputs, initializers and node outputs. */
-function ownNames(graph: GraphProto): Set<string> {
-  const names = new Set<string>();
-  for (const input of graph.input ?? []) if (input.name) names.add(input.name);
-  for (const tensor of graph.initializer ?? []) if (tensor.name) names.add(tensor.name);
-  for (const sparse of graph.sparseInitializer ?? []) if (sparse.values?.name) names.add(sparse.values.name);
-  for (const node of graph.node ?? []) for (const output of node.output ?? []) if (output) names.add(output);
-  return names;
-}
-
-/** Names a subgraph (with its own subgraphs) reads from enclosing graphs. */
-function outerReads(graph: GraphProto): Set<string> {
-  const own = ownNames(graph);
-  const reads = new Set<string>();
-  for (const node of graph.node ?? []) {
-    for (const name of node.input ?? []) if (name && !own.has(name)) reads.add(name);
-    for (const body of subgraphsOf(node)) for (const name of outerReads(body)) if (!own.has(name)) reads.add(name);
-  }
-  return reads;
-}
-
 /** A copy of a subgraph whose reads of enclosing-scope names are renamed where `rename` gives a name. */
 function renameOuterReads(graph: GraphProto, rename: (name: string) => string | undefined): GraphProto {
-  const own = ownNames(graph);
+  const own = definedNames(graph);
   const outer = (name: string): string | undefined => (own.has(name) ? undefined : rename(name));
   const node = (graph.node ?? []).map((n) => {
     const input = (n.input ?? []).map((name) => (name ? outer(name) ?? name : name));

@@ -86,7 +86,7 @@ export function getAttribute(node: NodeProto, name: string): AttributeProto | un
 }
 
 /** Names a graph defines itself: inputs, initializers (dense and sparse), node outputs. */
-function definedNames(graph: GraphProto): Set<string> {
+export function definedNames(graph: GraphProto): Set<string> {
   const names = new Set<string>();
   for (const input of graph.input ?? []) if (input.name) names.add(input.name);
   for (const tensor of graph.initializer ?? []) if (tensor.name) names.add(tensor.name);
@@ -96,7 +96,7 @@ function definedNames(graph: GraphProto): Set<string> {
 }
 
 /** Names a subgraph reads from enclosing scopes: node inputs it does not define itself. */
-function outerScopeReads(graph: GraphProto): Set<string> {
+export function outerScopeReads(graph: GraphProto): Set<string> {
   const defined = definedNames(graph);
   const reads = new Set<string>();
   for (const node of graph.node ?? []) {
