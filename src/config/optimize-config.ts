@@ -95,6 +95,9 @@ export class EndToEndInput {
   @IsOptional() @IsNumber() @Min(-1) @Max(1) minCosine?: number;
   /** Highest acceptable relative L2 error (||a - b|| / ||b||) of each final pipeline output. */
   @IsOptional() @IsNumber() @Min(0) maxRelativeError?: number;
+  /** A metric of your own instead: (candidate results, original results) => whether they agree. */
+  @IsOptional() @IsInstance(Function, { message: '$property must be a function (candidateResults, originalResults) => boolean' })
+  compare?: (candidate: unknown[], original: unknown[]) => boolean;
 }
 
 /**

@@ -2,7 +2,7 @@ import type { Strategy } from '../config/strategy';
 import { runnerRegistry } from '../plugins';
 import type { CandidateStatus, ModuleStatus, SelectedCandidate } from '../status';
 import type { EndToEndThresholds } from './end-to-end';
-import { compareResults, drifted } from './end-to-end';
+import { resultsDrift } from './end-to-end';
 import { describeSelection } from './module-optimizer';
 import { selectCandidate } from './select';
 
@@ -48,7 +48,7 @@ export async function tryGpuAssignment(
     return undefined;
   }
   await context.rebind();
-  const drift = drifted(compareResults(await context.results(), context.original), context.thresholds);
+  const drift = resultsDrift(await context.results(), context.original, context.thresholds).bad;
   const timing = drift.length === 0 ? await context.time() : undefined;
   const names = moves.map((m) => m.status.module).join(', ');
   if (timing && timing.afterMs < current.afterMs * 0.97) {

@@ -19,6 +19,8 @@ export interface LeafComparison {
 export interface EndToEndThresholds {
   minCosine: number;
   maxRelativeError: number;
+  /** Replaces the two thresholds: whether the candidate pipeline's results agree with the original's. */
+  compare?: (candidate: unknown[], original: unknown[]) => boolean;
 }
 
 export const defaultEndToEnd: EndToEndThresholds & { enabled: boolean } = { enabled: true, minCosine: 0.99, maxRelativeError: 0.05 };
@@ -52,6 +54,14 @@ export function compareResults(candidate: unknown[], original: unknown[]): LeafC
 
 export function drifted(comparisons: LeafComparison[], thresholds: EndToEndThresholds): LeafComparison[] {
   return comparisons.filter((c) => !(c.cosine >= thresholds.minCosine) || !(c.relL2 <= thresholds.maxRelativeError));
+}
+
+/** The leaves that drift, or (with a metric of the user's) one entry when it says the results disagree. */
+export function resultsDrift(candidate: unknown[], original: unknown[], thresholds: EndToEndThresholds): { bad: LeafComparison[]; comparisons: LeafComparison[] } {
+  const comparisons = compareResults(candidate, original);
+  if (!thresholds.compare) return { bad: drifted(comparisons, thresholds), comparisons };
+  const agree = thresholds.compare(candidate, original);
+  return { bad: agree ? [] : [{ path: '(config.endToEnd.compare)', cosine: NaN, relL2: NaN }], comparisons };
 }
 
 function collectLeaves(value: unknown, path: string, out: Map<string, Float64Array>): void {
@@ -105,7 +115,7 @@ export async function enforceEndToEnd(
   if (!settings.enabled) return skip('disabled by config.endToEnd.enabled');
   if (lowered.length === 0) return skip('not needed: every module runs at full precision');
   const repeatability = compareResults(original.firstResults, original.results);
-  if (repeatability.length === 0) return skip('the pipeline returns no numeric results to compare');
+  if (repeatability.length === 0 && !settings.compare) return skip('the pipeline returns no numeric results to compare');
   if (drifted(repeatability, { minCosine: 0.999999, maxRelativeError: 1e-6 }).length > 0) {
     return skip('the original pipeline gives different results on each pass, so they cannot be compared');
   }
@@ -113,15 +123,15 @@ export async function enforceEndToEnd(
   const queue = [...lowered].sort((a, b) => b.status.selected.maxRelL2 - a.status.selected.maxRelL2);
   const fallbacks: string[] = [];
   for (;;) {
-    const comparisons = compareResults(await run(), original.results);
-    const bad = drifted(comparisons, settings);
+    const { bad, comparisons } = resultsDrift(await run(), original.results, settings);
     const worst = [...comparisons].sort((a, b) => a.cosine - b.cosine).slice(0, 3);
     if (bad.length === 0) {
-      return { checked: true, summary: `final outputs within cosine >= ${settings.minCosine} and relative error <= ${settings.maxRelativeError}`, worst, fallbacks };
+      const within = settings.compare ? 'config.endToEnd.compare' : `cosine >= ${settings.minCosine} and relative error <= ${settings.maxRelativeError}`;
+      return { checked: true, summary: `final outputs agree (${within})`, worst, fallbacks };
     }
     const next = queue.shift();
     if (!next) return { checked: true, summary: 'final outputs still drift with every module at full precision', worst, fallbacks };
-    const why = `pipeline output ${bad[0].path}: cosine ${bad[0].cosine.toFixed(4)}, relative error ${bad[0].relL2.toExponential(2)}`;
+    const why = settings.compare ? 'config.endToEnd.compare said the results disagree' : `pipeline output ${bad[0].path}: cosine ${bad[0].cosine.toFixed(4)}, relative error ${bad[0].relL2.toExponential(2)}`;
     fallbacks.push(`${next.name}: ${next.status.selected.key} -> ${fallBack(next, why)} (${why})`);
     await bindSelected(next.module, next.status, next.moduleDir);
   }

@@ -2,6 +2,7 @@ import * as path from 'path';
 import { navModule, OnnxModule, optimize, strategies } from '../../src';
 import { GraphBuilder } from '../../src/onnx/builder';
 import { registerTestFormat } from '../helpers/formats';
+import { inaccurateInt8Input, inaccurateInt8Model } from '../helpers/inaccurate-int8';
 import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
 
 const dir = tempDir();
@@ -60,7 +61,7 @@ describe('correctness', () => {
     expect(m.selected.reason).toMatch(/test-wrong-weights on OnnxCPU could not be selected \(correctness: /);
   });
 
-  it('applies per-precision tolerances that a mod can override', async () => {
+  it('applies per-precision tolerances that a module can override', async () => {
     const strict = await optimize(run, [[1, 1]], { workspace: path.join(dir, 'b'), ...quiet, runners: testRunner, targetFormats: ['onnx', 'test-slightly-off'] });
     expect(strict.modules.correct_module.candidates.find((c) => c.format === 'test-slightly-off')!.status).toBe('failed');
     const loose = await optimize(run, [[1, 1]], {
@@ -88,5 +89,23 @@ describe('correctness', () => {
       expect(c.status).toBe('failed');
     }
     expect(m.selected.reason).toMatch(/no candidate passed; the source model stays/);
+  });
+});
+
+describe('a real int8 conversion that is too inaccurate', () => {
+  it('fails its check and is never selected, even when it is asked for', async () => {
+    const file = writeModel(tempDir(), 'inaccurate.onnx', inaccurateInt8Model());
+    const inaccurate = navModule(new OnnxModule(file), { name: 'correct_inaccurate_int8' });
+    const status = await optimize((batch: number) => inaccurate.run({ x: inaccurateInt8Input(batch) }), [[4, 4]], {
+      workspace: path.join(dir, 'int8'), ...quiet, runners: testRunner, targetFormats: ['onnx', 'onnx-int8'],
+      strategy: strategies.selected('onnx-int8', 'OnnxCPU'),
+    });
+    const m = status.modules.correct_inaccurate_int8;
+    const int8 = m.candidates.find((c) => c.format === 'onnx-int8')!;
+    expect(int8.conversion.status).toBe('ok');
+    expect(int8).toMatchObject({ precision: 'int8', status: 'failed', correctness: { status: 'failed' } });
+    expect(int8.correctness.outputs[0].maxAbsError).toBeGreaterThan(int8.correctness.outputs[0].tolerance.atol);
+    expect(m.selected.key).toMatch(/^onnx\/OnnxCPU\//);
+    expect(m.selected.reason).toMatch(/onnx-int8 on OnnxCPU could not be selected \(correctness: /);
   });
 });

@@ -62,6 +62,20 @@ describe('the end-to-end check', () => {
     expect(onDisk.selected.key).toBe(module.selected.key);
   });
 
+  it('takes a metric of the user\'s own', async () => {
+    const seen: number[] = [];
+    const compare = (candidate: unknown[], original: unknown[]) => {
+      seen.push(candidate.length, original.length);
+      return false;
+    };
+    const status = await optimize(iterate, [[1, 1, 1]], { ...config, workspace: path.join(dir, 'metric'), endToEnd: { compare } });
+    // Called with each item's results: once for the int8 choice, once more after the fallback.
+    expect(seen).toEqual([1, 1, 1, 1]);
+    expect(status.modules.e2e_step.selected.key).toMatch(/^onnx\/OnnxCPU\//);
+    expect(status.pipeline!.endToEnd.fallbacks).toEqual([expect.stringMatching(/\(config\.endToEnd\.compare said the results disagree\)$/)]);
+    expect(status.pipeline!.endToEnd.summary).toBe('final outputs still drift with every module at full precision');
+  });
+
   it('can be turned off', async () => {
     const status = await optimize(iterate, [[1, 1, 8]], { ...config, workspace: path.join(dir, 'off'), endToEnd: { enabled: false } });
     expect(status.modules.e2e_step.selected.key).toMatch(/^test-int8-drifting\//);
