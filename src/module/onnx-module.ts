@@ -1,5 +1,6 @@
 import { InferenceSession } from 'onnxruntime-node';
 import type { CallRecorder } from '../capture/recorder';
+import { NavigatorError } from '../errors';
 import { tensorFlow } from '../capture/tensor-flow'; // [tensor-flow]
 import type { ModuleOptimizeConfig } from '../config/resolve';
 import { createOrtSession } from '../runners/ort-session';
@@ -130,7 +131,15 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
 
   /** The original model on onnxruntime's CPU provider, created on first use. */
   source(): Promise<RunnerSession> {
-    this.sourceSession ??= this.createSourceSession();
+    this.sourceSession ??= this.createSourceSession().catch((cause) => {
+      this.sourceSession = undefined; // a later call may try again, e.g. once the file is fixed
+      throw new NavigatorError('onnxruntime cannot load the model', {
+        module: this.name,
+        subject: typeof this.model === 'string' ? this.model : 'model bytes',
+        cause,
+        fix: 'check that the file is a complete ONNX model that onnxruntime-node runs (e.g. re-export it)',
+      });
+    });
     return this.sourceSession;
   }
 

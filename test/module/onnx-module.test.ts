@@ -42,6 +42,11 @@ describe('OnnxModule', () => {
     }
   });
 
+  it('names the module and the file when onnxruntime cannot load the model', async () => {
+    const module = navModule(new OnnxModule(writeModel(dir, 'broken.onnx', new Uint8Array([8, 7, 18, 3, 1, 2]))), { name: 'module_broken' });
+    await expect(module.run({})).rejects.toThrow(/^module "module_broken", ".*broken\.onnx": onnxruntime cannot load the model\n  Reason: .*\n  Fix: check that the file is a complete ONNX model/);
+  });
+
   it('names the module and the file when the model cannot be read', async () => {
     const module = navModule(new OnnxModule(path.join(dir, 'missing.onnx')), { name: 'module_missing' });
     await expect(optimize(() => module.run({}), [[1]], { ...quiet, workspace: path.join(dir, 'missing') })).rejects.toThrow(
