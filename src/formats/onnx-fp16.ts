@@ -1,7 +1,7 @@
-import { saveConvertedModel } from '../onnx/converted-model';
 import { convertToFloat16, DEFAULT_FP16_KEEP_OPS } from '../onnx/float16';
 import { modelSourceDir } from '../onnx/model-io';
 import type { Format } from './format';
+import { graphRewriteFormat } from './graph-rewrite';
 
 export interface OnnxFp16Options {
   /** Ops kept in float32 besides DEFAULT_FP16_KEEP_OPS and the module's `fp16KeepOps`. */
@@ -19,20 +19,13 @@ export interface OnnxFp16Options {
  * around float16, so the CPU runner does not load it.
  */
 export function createOnnxFp16Format(options: OnnxFp16Options = {}, name = 'onnx-fp16'): Format {
-  return {
+  return graphRewriteFormat({
     name,
     precision: 'fp16',
     description: `float16 weights and compute, IO types kept; ${DEFAULT_FP16_KEEP_OPS.length} ops kept in float32 (plus fp16KeepOps)`,
-    async convert({ source, outputDir, config, log, readSource }) {
-      const model = readSource();
-      const keepOps = [...(options.keepOps ?? []), ...config.fp16KeepOps];
-      const result = convertToFloat16(model, { keepOps, keepNodes: options.keepNodes, modelDir: modelSourceDir(model) });
-      if ('notApplicable' in result) return result;
-      log(result.notes);
-      const saved = saveConvertedModel(result.model, outputDir, model);
-      return { artifact: { format: name, path: saved.path, precision: 'fp16', sizeBytes: saved.sizeBytes }, notes: result.notes };
-    },
-  };
+    rewrite: (model, { config }) =>
+      convertToFloat16(model, { keepOps: [...(options.keepOps ?? []), ...config.fp16KeepOps], keepNodes: options.keepNodes, modelDir: modelSourceDir(model) }),
+  });
 }
 
 export const onnxFp16Format: Format = createOnnxFp16Format();

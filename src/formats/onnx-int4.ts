@@ -1,8 +1,8 @@
-import { saveConvertedModel } from '../onnx/converted-model';
 import { modelSourceDir } from '../onnx/model-io';
 import { quantizeMatMulNBits, type NBitsOptions } from '../onnx/quantize-nbits';
 import { DEFAULT_MIN_WEIGHT_ELEMENTS } from '../onnx/weight-matmuls';
 import type { Format } from './format';
+import { graphRewriteFormat } from './graph-rewrite';
 
 export type OnnxInt4Options = Omit<NBitsOptions, 'modelDir'>;
 
@@ -13,19 +13,12 @@ export type OnnxInt4Options = Omit<NBitsOptions, 'modelDir'>;
  * Activations stay float32. A model with nothing to quantize is not applicable.
  */
 export function createOnnxInt4Format(options: OnnxInt4Options = {}, name = 'onnx-int4'): Format {
-  return {
+  return graphRewriteFormat({
     name,
     precision: 'int4',
     description: `4-bit block-wise MatMulNBits weights (block ${options.blockSize ?? 32}, ${options.symmetric === false ? 'asymmetric' : 'symmetric'}, ≥ ${options.minWeightElements ?? DEFAULT_MIN_WEIGHT_ELEMENTS} elements)`,
-    async convert({ source, outputDir, log, readSource }) {
-      const model = readSource();
-      const result = quantizeMatMulNBits(model, { ...options, modelDir: modelSourceDir(model) });
-      if ('notApplicable' in result) return result;
-      log(result.notes);
-      const saved = saveConvertedModel(result.model, outputDir, model);
-      return { artifact: { format: name, path: saved.path, precision: 'int4', sizeBytes: saved.sizeBytes }, notes: result.notes };
-    },
-  };
+    rewrite: (model) => quantizeMatMulNBits(model, { ...options, modelDir: modelSourceDir(model) }),
+  });
 }
 
 export const onnxInt4Format: Format = createOnnxInt4Format();

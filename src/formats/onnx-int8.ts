@@ -1,8 +1,8 @@
-import { saveConvertedModel } from '../onnx/converted-model';
 import { modelSourceDir } from '../onnx/model-io';
 import { quantizeDynamic, type DynamicQuantizationOptions } from '../onnx/quantize-dynamic';
 import { DEFAULT_MIN_WEIGHT_ELEMENTS } from '../onnx/weight-matmuls';
 import type { Format } from './format';
+import { graphRewriteFormat } from './graph-rewrite';
 
 export type OnnxInt8Options = Omit<DynamicQuantizationOptions, 'modelDir'>;
 
@@ -15,19 +15,12 @@ export type OnnxInt8Options = Omit<DynamicQuantizationOptions, 'modelDir'>;
  * `nodesToExclude` stay float32. A model with nothing to quantize is not applicable.
  */
 export function createOnnxInt8Format(options: OnnxInt8Options = {}, name = 'onnx-int8'): Format {
-  return {
+  return graphRewriteFormat({
     name,
     precision: 'int8',
     description: `dynamic int8 quantization of MatMul/Gemm weights (${options.perChannel ? 'per channel' : 'per tensor'}, ≥ ${options.minWeightElements ?? DEFAULT_MIN_WEIGHT_ELEMENTS} elements)`,
-    async convert({ source, outputDir, log, readSource }) {
-      const model = readSource();
-      const result = quantizeDynamic(model, { ...options, modelDir: modelSourceDir(model) });
-      if ('notApplicable' in result) return result;
-      log(result.notes);
-      const saved = saveConvertedModel(result.model, outputDir, model);
-      return { artifact: { format: name, path: saved.path, precision: 'int8', sizeBytes: saved.sizeBytes }, notes: result.notes };
-    },
-  };
+    rewrite: (model) => quantizeDynamic(model, { ...options, modelDir: modelSourceDir(model) }),
+  });
 }
 
 export const onnxInt8Format: Format = createOnnxInt8Format();
