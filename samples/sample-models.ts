@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { writeFileAtomic } from '../src/workspace/atomic';
 
 /**
  * The samples build their models (no model hub is reachable) and write them as files, as a user's
@@ -9,10 +10,6 @@ export function sampleModelPath(name: string, build: () => Uint8Array): string {
   const dir = path.resolve(process.env.NAV_SAMPLE_MODELS ?? '.nav-sample-models');
   const file = path.join(dir, `${name}.onnx`);
   const bytes = build();
-  if (!fs.existsSync(file) || !fs.readFileSync(file).equals(Buffer.from(bytes))) {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(`${file}.tmp`, bytes);
-    fs.renameSync(`${file}.tmp`, file);
-  }
+  if (!fs.existsSync(file) || !fs.readFileSync(file).equals(Buffer.from(bytes))) writeFileAtomic(file, bytes);
   return file;
 }

@@ -21,6 +21,8 @@ export class CallRecorder {
   private readonly groups = new Map<string, ShapeGroup>();
   private readonly dtypes = new Map<string, string>();
   private readonly files: string[] = [];
+  /** The shape key of each kept file, to find a sample of the most frequent shape without reading any. */
+  private readonly fileKeys: string[] = [];
   private calls = 0;
 
   constructor(
@@ -53,8 +55,15 @@ export class CallRecorder {
       const file = path.join(this.sampleDir, `${this.files.length}.bin`);
       writeSample(file, { inputs, outputs }, this.module);
       this.files.push(file);
+      this.fileKeys.push(key);
       group.kept++;
     }
+  }
+
+  /** A kept sample of the most frequent input shapes: what profiling tiles to each batch size. */
+  representativeSample(): string {
+    const [key] = [...this.groups.entries()].reduce((a, b) => (b[1].count > a[1].count ? b : a));
+    return this.files[Math.max(0, this.fileKeys.indexOf(key))];
   }
 
   private checkType(name: string, type: string): void {

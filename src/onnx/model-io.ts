@@ -10,6 +10,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { NavigatorError } from '../errors';
+import { writeFileAtomic } from '../workspace/atomic';
 import { DataType } from './data-types';
 import {
   externalByteRange,
@@ -91,7 +92,6 @@ export function writeModel(filePath: string, model: ModelProto, options: WriteMo
   const data = new ExternalDataWriter(dir, dataName, options.alignment ?? 4096);
   const sourceDir = options.sourceDir ?? sourceDirs.get(model) ?? dir;
   const threshold = options.externalDataThreshold;
-  let modelTemp: string | undefined;
   try {
     const rewritten = mapModelTensors(model, (tensor, site) => {
       if (isExternalTensor(tensor)) return data.copyExternal(sourceDir, tensor);
@@ -101,16 +101,12 @@ export function writeModel(filePath: string, model: ModelProto, options: WriteMo
     });
     // Throws, before allocating, when the model would exceed protobuf's 2 GiB limit.
     const encoded = encodeModel(rewritten);
-    modelTemp = temporaryPath(target);
-    writeFileDurably(modelTemp, encoded);
     // Data first: a model file must never point at data that is not in place yet.
     const dataPath = data.commit();
-    fs.renameSync(modelTemp, target);
-    modelTemp = undefined;
+    writeFileAtomic(target, encoded);
     return { modelBytes: encoded.length, externalDataPath: dataPath, externalTensors: data.tensors, externalBytes: data.bytes };
   } finally {
     data.abort();
-    if (modelTemp !== undefined) fs.rmSync(modelTemp, { force: true });
   }
 }
 
@@ -204,16 +200,6 @@ function hasFixedSizeData(tensor: TensorProto): boolean {
 function temporaryPath(finalPath: string): string {
   const random = Math.random().toString(36).slice(2, 10);
   return path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.${process.pid}.${random}.tmp`);
-}
-
-function writeFileDurably(filePath: string, bytes: Uint8Array): void {
-  const fd = fs.openSync(filePath, 'w');
-  try {
-    writeFully(fd, bytes, 0);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 function writeFully(fd: number, bytes: Uint8Array, position: number): void {

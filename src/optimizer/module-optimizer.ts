@@ -252,10 +252,7 @@ function sourceArtifact(job: ModuleJob): ModelArtifact {
 
 /** Observed batch sizes, plus the configured ones (or powers of two up to maxBatchSize). */
 function profilePoints(job: ModuleJob, signature: ModuleSignature): ProfilePoint[] {
-  const files = job.recorder.sampleFiles;
-  const samples = files.map((file) => readSample(file));
-  const opt = Object.fromEntries(signature.inputs.map((spec) => [spec.name, spec.opt.join('x')]));
-  const base = samples.find((s) => Object.entries(s.inputs).every(([n, t]) => t.dims.join('x') === opt[n])) ?? samples[0];
+  const base = readSample(job.recorder.representativeSample());
   if (!signature.batching) return [{ batchSize: base.inputs[signature.inputs[0].name]?.dims[0] ?? 1, feeds: base.inputs, observed: true }];
   const observed = Object.keys(signature.batchSizes).map(Number);
   const extra = new Set(job.config.batchSizes);

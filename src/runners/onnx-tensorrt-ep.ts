@@ -1,7 +1,5 @@
-import { providerAvailability } from './device-discovery';
-import { gpuProviderSessionOptions } from './onnx-cuda';
-import { createOrtSession } from './ort-session';
-import type { Runner, RunnerVariant } from './runner';
+import { gpuProviderRunner } from './onnx-cuda';
+import type { Runner } from './runner';
 
 /**
  * onnxruntime's TensorRT execution provider (TensorRT builds engines for the subgraphs it supports,
@@ -9,20 +7,4 @@ import type { Runner, RunnerVariant } from './runner';
  * engine cache, no profiles (microsoft/onnxruntime#26854), so it runs at TensorRT's defaults, fp32/tf32;
  * for fp16/int8 engines and profiles use the 'TensorRT' runner (the native addon) instead.
  */
-export const onnxTensorRtRunner: Runner = {
-  name: 'OnnxTensorRT',
-  device: 'gpu',
-  formats: ['onnx', 'onnx-fp16', 'onnx-static'],
-
-  availability() {
-    return providerAvailability('tensorrt');
-  },
-
-  variants(): RunnerVariant[] {
-    return [{ id: 'default', settings: {} }];
-  },
-
-  createSession(artifact, variant) {
-    return createOrtSession(artifact, gpuProviderSessionOptions('tensorrt', variant.settings));
-  },
-};
+export const onnxTensorRtRunner: Runner = gpuProviderRunner('OnnxTensorRT', 'tensorrt');
