@@ -14,3 +14,4 @@ export type { Format, ModelArtifact, ConversionContext, ConversionResult, Precis
 export type { Runner, RunnerSession, RunnerVariant, Feeds, Availability } from './runners/runner';
 export type { ModuleStatus, OptimizeStatus, CandidateStatus, PerformanceResult } from './status';
 export type { ModuleSignature, TensorSpec } from './capture/signature';
+export { discoverDevices } from './runners/device-discovery';
