@@ -84,6 +84,8 @@ export interface ModuleStatus {
 export interface PipelineStatus {
   beforeMs: number;
   afterMs: number;
+  /** How much passes varied (interquartile range): a before/after gap below it is noise. */
+  noiseMs: number;
   speedup: number;
   notes: string[];
   /** The comparison of the pipeline's final results with lower-precision modules against the original's. */

@@ -4,6 +4,7 @@ import type { CandidateStatus, ModuleStatus, SelectedCandidate } from '../status
 import type { EndToEndThresholds } from './end-to-end';
 import { resultsDrift } from './end-to-end';
 import { describeSelection } from './module-optimizer';
+import type { PipelineComparison } from './pipeline-timing';
 import { selectCandidate } from './select';
 
 export interface AssignmentContext {
@@ -12,7 +13,7 @@ export interface AssignmentContext {
   /** Binds every module to its status's selection (and keeps GPU-to-GPU outputs on the GPU). */
   rebind(): Promise<void>;
   /** Times the bound pipeline against the original, passes alternating. */
-  time(): Promise<{ beforeMs: number; afterMs: number }>;
+  time(): Promise<PipelineComparison>;
   /** One pass over the dataloader, to check the final results still match the original's. */
   results(): Promise<unknown[]>;
   original: unknown[];
@@ -27,8 +28,8 @@ export interface AssignmentContext {
  */
 export async function tryGpuAssignment(
   context: AssignmentContext,
-  current: { beforeMs: number; afterMs: number },
-): Promise<{ note: string; timing: { beforeMs: number; afterMs: number } } | undefined> {
+  current: PipelineComparison,
+): Promise<{ note: string; timing: PipelineComparison } | undefined> {
   const onGpu = (c: CandidateStatus | undefined) => c !== undefined && runnerRegistry.get(c.runner).device === 'gpu';
   const selectedOf = (status: ModuleStatus) => status.candidates.find((c) => c.key === status.selected.key);
   const moves: { status: ModuleStatus; previous: SelectedCandidate }[] = [];

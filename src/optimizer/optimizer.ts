@@ -16,7 +16,7 @@ import { Workspace } from '../workspace/workspace';
 import { bindSelected } from './binding';
 import { ResidentEntry, keepOutputsOnGpu, tensorFlow } from '../capture/tensor-flow'; // [tensor-flow]
 import { ModuleJob, describeSelection, optimizeModule } from './module-optimizer';
-import { PipelineCall, comparePipelines, runPipeline, timePipeline } from './pipeline-timing';
+import { PipelineCall, clearlySlower, comparePipelines, runPipeline, timePipeline } from './pipeline-timing';
 import { EndToEndThresholds, defaultEndToEnd, enforceEndToEnd } from './end-to-end';
 import { tryGpuAssignment } from './device-assignment';
 import type { Strategy } from '../config/strategy';
@@ -236,8 +236,9 @@ export class Optimizer {
       notes.push(assignment.note);
       timing = assignment.timing;
     }
-    const slower = () => timing.afterMs > timing.beforeMs * 1.03;
-    if (slower()) {
+    // With every module on its source there is nothing to take back: any gap is noise.
+    const rebound = modules.some((m) => !m.binding.isSource);
+    if (rebound && clearlySlower(timing)) {
       notes.push(`rebound pipeline took ${timing.afterMs.toFixed(1)} ms vs ${timing.beforeMs.toFixed(1)} ms; turned off thread spinning`);
       for (const p of planned) {
         const status = statusOf(p);
@@ -251,14 +252,16 @@ export class Optimizer {
       }
       timing = await compare();
     }
-    if (slower()) {
+    if (rebound && clearlySlower(timing)) {
       notes.push(`still slower (${timing.afterMs.toFixed(1)} ms vs ${timing.beforeMs.toFixed(1)} ms): every module runs its original model`);
+      const why = 'the rebound pipeline was slower than the original, so the source model runs';
       for (const p of planned) {
-        await p.entry.module.unbind('the rebound pipeline was slower than the original');
+        await p.entry.module.unbind(why);
         const status = statusOf(p);
         if (fresh.includes(status)) {
           const baseline = status.candidates.find((c) => c.key === status.baseline)!;
-          status.selected = describeSelection(baseline, baseline, status.signature.batchSizes, 'the rebound pipeline was slower than the original');
+          // Keep the module-level reason too: why a candidate could not be selected is still true.
+          status.selected = describeSelection(baseline, baseline, status.signature.batchSizes, `${status.selected.reason}; then ${why}`);
         }
       }
       timing = { ...timing, afterMs: timing.beforeMs };

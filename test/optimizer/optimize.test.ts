@@ -59,7 +59,9 @@ describe('optimize on a pipeline instance', () => {
       expect(module.selected.speedup).toBeGreaterThan(0);
     }
     expect(status.pipeline!.beforeMs).toBeGreaterThan(0);
-    expect(status.pipeline!.afterMs).toBeLessThanOrEqual(status.pipeline!.beforeMs * 1.03 + 1);
+    // Not slower beyond the passes' own spread: a clearly slower rebound pipeline is reverted.
+    const { beforeMs, afterMs, noiseMs } = status.pipeline!;
+    expect(afterMs).toBeLessThanOrEqual(beforeMs + Math.max(beforeMs * 0.03, noiseMs));
     expect(status.report).toMatch(/opt_encoder .*\| .* on OnnxCPU/);
     // The machine-readable result and the status files are on disk.
     const report = JSON.parse(fs.readFileSync(path.join(workspace, 'optimize-report.json'), 'utf8'));

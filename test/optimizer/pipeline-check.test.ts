@@ -1,0 +1,57 @@
+import * as path from 'path';
+import { navModule, OnnxModule, optimize, strategies } from '../../src';
+import { GraphBuilder } from '../../src/onnx/builder';
+import { clearlySlower, summarizePasses } from '../../src/optimizer/pipeline-timing';
+import { registerTestFormat } from '../helpers/formats';
+import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
+
+describe('telling a slower pipeline from noise', () => {
+  it('takes medians and the wider interquartile range of the two sets of passes', () => {
+    expect(summarizePasses([10, 11, 12, 13, 30], [20, 21, 22, 29, 40])).toEqual({ beforeMs: 12, afterMs: 22, noiseMs: 8 });
+  });
+
+  it('calls a pipeline slower only when the gap is over 3% and wider than the passes vary', () => {
+    expect(clearlySlower({ beforeMs: 10, afterMs: 12, noiseMs: 0.5 })).toBe(true);
+    expect(clearlySlower({ beforeMs: 10, afterMs: 12, noiseMs: 3 })).toBe(false); // a busy machine
+    expect(clearlySlower({ beforeMs: 10, afterMs: 10.2, noiseMs: 0 })).toBe(false); // under 3%
+    expect(clearlySlower({ beforeMs: 10, afterMs: 9, noiseMs: 0 })).toBe(false);
+  });
+});
+
+/**
+ * The same function as the mlp plus a large branch multiplied by zero: correct, and many times
+ * slower than the source, so the rebound pipeline is slower beyond any noise.
+ */
+function slowMlp(): Uint8Array {
+  const b = new GraphBuilder('slow', { seed: 21 });
+  const x = b.input('x', 'float32', ['batch', 16]);
+  const h = b.op('Relu', [b.op('Add', [b.op('MatMul', [x, b.randomWeight('w1', [16, 32], 0.3)]), b.randomWeight('b1', [32], 0.3)])]);
+  const y = b.op('MatMul', [h, b.randomWeight('w2', [32, 8], 0.3)]);
+  let wide = b.op('MatMul', [x, b.randomWeight('wide_in', [16, 768], 0.05)]);
+  for (let i = 0; i < 6; i++) wide = b.op('Tanh', [b.op('MatMul', [wide, b.randomWeight(`wide_${i}`, [768, 768], 0.05)])]);
+  const nothing = b.op('Mul', [b.op('ReduceMean', [wide], { axes: [1], keepdims: 1 }), b.constant('zero', new Float32Array([0]), [])]);
+  b.node('Add', [y, nothing], {}, { outputs: ['y'] });
+  b.output('y', 'float32', ['batch', 8]);
+  return b.toBytes();
+}
+
+describe('the pipeline check', () => {
+  it('puts every module back on its source when the rebound pipeline is clearly slower, and says why', async () => {
+    const mlp = mlpModel({ seed: 21 });
+    registerTestFormat('test-slow-but-right', 'fp32', slowMlp);
+    const dir = tempDir();
+    const mod = navModule(new OnnxModule(writeModel(dir, 'model.onnx', mlp)), { name: 'check_slow' });
+    const status = await optimize((batch: number) => mod.run({ x: rows(batch, 16, batch) }), [[16, 16]], {
+      workspace: path.join(dir, 'ws'), ...quiet, runners: ['OnnxCPU'],
+      targetFormats: ['onnx', 'test-slow-but-right'],
+      strategy: strategies.selected('test-slow-but-right', 'OnnxCPU'),
+    });
+    const m = status.modules.check_slow;
+    expect(m.candidates.find((c) => c.format === 'test-slow-but-right')!.status).toBe('passed');
+    expect(m.selected.key).toBe(m.baseline);
+    expect(m.selected.reason).toMatch(/^selected: test-slow-but-right on OnnxCPU; .*then the rebound pipeline was slower than the original, so the source model runs$/);
+    expect(mod.binding.isSource).toBe(true);
+    expect(status.pipeline!.notes.join('\n')).toMatch(/turned off thread spinning\n.*still slower .*every module runs its original model/);
+    expect(status.pipeline!.afterMs).toBe(status.pipeline!.beforeMs);
+  });
+});
