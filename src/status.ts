@@ -84,8 +84,9 @@ export interface ModuleStatus {
 export interface PipelineStatus {
   beforeMs: number;
   afterMs: number;
-  /** How much passes varied (interquartile range): a before/after gap below it is noise. */
-  noiseMs: number;
+  /** First and third quartile of the passes, before and after: how much they varied. */
+  beforeQuartilesMs: [number, number];
+  afterQuartilesMs: [number, number];
   speedup: number;
   notes: string[];
   /** The comparison of the pipeline's final results with lower-precision modules against the original's. */

@@ -264,7 +264,7 @@ export class Optimizer {
           status.selected = describeSelection(baseline, baseline, status.signature.batchSizes, `${status.selected.reason}; then ${why}`);
         }
       }
-      timing = { ...timing, afterMs: timing.beforeMs };
+      timing = { ...timing, afterMs: timing.beforeMs, afterQuartilesMs: timing.beforeQuartilesMs };
     }
     progress.info(`pipeline: ${timing.beforeMs.toFixed(1)} ms before, ${timing.afterMs.toFixed(1)} ms after`);
     return { ...timing, speedup: timing.beforeMs / timing.afterMs, notes };

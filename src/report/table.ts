@@ -23,7 +23,8 @@ export function formatReport(modules: Modules, pipeline: OptimizeStatus['pipelin
   const header = ['module', 'selected (format on runner)', 'precision', 'size', 'latency', 'vs source', 'rel err', 'passed'];
   const lines = table([header, ...rows]);
   if (pipeline) {
-    lines.push(`pipeline over the dataloader: ${pipeline.beforeMs.toFixed(1)} ms before, ${pipeline.afterMs.toFixed(1)} ms after (${pipeline.speedup.toFixed(2)}x; passes vary by ${pipeline.noiseMs.toFixed(1)} ms)`);
+    const range = ([q1, q3]: [number, number]) => `middle half ${q1.toFixed(1)}-${q3.toFixed(1)}`;
+    lines.push(`pipeline over the dataloader: ${pipeline.beforeMs.toFixed(1)} ms before (${range(pipeline.beforeQuartilesMs)}), ${pipeline.afterMs.toFixed(1)} ms after (${range(pipeline.afterQuartilesMs)}), ${pipeline.speedup.toFixed(2)}x`);
     for (const note of pipeline.notes) lines.push(`  note: ${note}`);
     lines.push(`end-to-end check: ${pipeline.endToEnd.summary}`);
     for (const fallback of pipeline.endToEnd.fallbacks) lines.push(`  fell back: ${fallback}`);

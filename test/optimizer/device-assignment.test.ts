@@ -22,6 +22,9 @@ function moduleStatus(name: string, cpuMs: number, gpuMs: number): ModuleStatus 
   } as unknown as ModuleStatus;
 }
 
+/** Passes that did not vary: only the medians matter here. */
+const quartiles = { beforeQuartilesMs: [0, 0] as [number, number], afterQuartilesMs: [0, 0] as [number, number] };
+
 function context(statuses: ModuleStatus[], afterMs: number, results: unknown[] = [[1, 2, 3]]) {
   const bound: string[][] = [];
   return {
@@ -29,7 +32,7 @@ function context(statuses: ModuleStatus[], afterMs: number, results: unknown[] =
     context: {
       modules: statuses.map((status) => ({ status, strategy: strategies.observedLatency() })),
       rebind: async () => void bound.push(statuses.map((s) => s.selected.key)),
-      time: async () => ({ beforeMs: 20, afterMs, noiseMs: 0 }),
+      time: async () => ({ beforeMs: 20, afterMs, ...quartiles }),
       results: async () => results,
       original: [[1, 2, 3]],
       thresholds: { minCosine: 0.99, maxRelativeError: 0.05 },
@@ -41,7 +44,7 @@ describe('trying every module on the GPU', () => {
   it('keeps the consistent assignment when the pipeline is faster with it', async () => {
     const statuses = [moduleStatus('enc', 1, 1.2), moduleStatus('den', 2, 2.1)];
     const { context: ctx, bound } = context(statuses, 8);
-    const outcome = await tryGpuAssignment(ctx, { beforeMs: 20, afterMs: 10, noiseMs: 0 });
+    const outcome = await tryGpuAssignment(ctx, { beforeMs: 20, afterMs: 10, ...quartiles });
     expect(outcome!.note).toMatch(/^moved enc, den to the GPU with the rest of the pipeline: 8\.0 ms vs 10\.0 ms/);
     expect(outcome!.timing.afterMs).toBe(8);
     expect(statuses.map((s) => s.selected.key)).toEqual(['onnx/OnnxWebGPU/default', 'onnx/OnnxWebGPU/default']);
@@ -53,7 +56,7 @@ describe('trying every module on the GPU', () => {
     for (const [afterMs, results, why] of [[9.9, [[1, 2, 3]], /9\.9 ms vs 10\.0 ms/], [5, [[1, 2, 9]], /final results drift \(item\[0\]\)/]] as const) {
       const statuses = [moduleStatus('enc', 1, 1.2), moduleStatus('den', 2, 2.1)];
       const { context: ctx, bound } = context(statuses, afterMs, results as unknown as unknown[]);
-      const outcome = await tryGpuAssignment(ctx, { beforeMs: 20, afterMs: 10, noiseMs: 0 });
+      const outcome = await tryGpuAssignment(ctx, { beforeMs: 20, afterMs: 10, ...quartiles });
       expect(outcome!.note).toMatch(why);
       expect(outcome!.note).toMatch(/kept the module-by-module choice/);
       expect(statuses.map((s) => s.selected.key)).toEqual(['onnx/OnnxCPU/default', 'onnx/OnnxCPU/default']);
@@ -64,7 +67,7 @@ describe('trying every module on the GPU', () => {
   it('does nothing where no module could move, or a lone module would', async () => {
     const cpuOnly = moduleStatus('solo', 1, 1);
     cpuOnly.candidates[1].status = 'skipped';
-    expect(await tryGpuAssignment(context([cpuOnly, moduleStatus('one', 1, 2)], 1).context, { beforeMs: 2, afterMs: 2, noiseMs: 0 })).toBeUndefined();
+    expect(await tryGpuAssignment(context([cpuOnly, moduleStatus('one', 1, 2)], 1).context, { beforeMs: 2, afterMs: 2, ...quartiles })).toBeUndefined();
     expect(cpuOnly.selected.key).toBe('onnx/OnnxCPU/default');
   });
 });

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { InferenceSession } from 'onnxruntime-node';
 import { navModule, OnnxModule, optimize, optimizeConfig, loadOptimized, strategies, NavigatorError } from '../../src';
 import type { Feeds } from '../../src';
+import { clearlySlower } from '../../src/optimizer/pipeline-timing';
 import { mlpModel, quiet, rows, sequenceModel, tempDir, writeModel } from '../helpers/models';
 
 const dir = tempDir();
@@ -59,9 +60,8 @@ describe('optimize on a pipeline instance', () => {
       expect(module.selected.speedup).toBeGreaterThan(0);
     }
     expect(status.pipeline!.beforeMs).toBeGreaterThan(0);
-    // Not slower beyond the passes' own spread: a clearly slower rebound pipeline is reverted.
-    const { beforeMs, afterMs, noiseMs } = status.pipeline!;
-    expect(afterMs).toBeLessThanOrEqual(beforeMs + Math.max(beforeMs * 0.03, noiseMs));
+    // Not clearly slower: a rebound pipeline that is gets reverted.
+    expect(clearlySlower(status.pipeline!)).toBe(false);
     expect(status.report).toMatch(/opt_encoder .*\| .* on OnnxCPU/);
     // The machine-readable result and the status files are on disk.
     const report = JSON.parse(fs.readFileSync(path.join(workspace, 'optimize-report.json'), 'utf8'));
