@@ -1,5 +1,6 @@
 import type { Tensor } from 'onnxruntime-node';
 import type { OnnxModule } from '../module/onnx-module';
+import { DATA_READS } from '../runners/gpu-resident';
 import { GPU_OUTPUTS } from '../runners/onnx-webgpu';
 import type { Feeds } from '../runners/runner';
 import type { ModuleStatus } from '../status';
@@ -29,8 +30,6 @@ export interface OutputFlow {
   readBy?: string;
 }
 
-/** Members whose use needs the data on the CPU. reshape() counts too: its result is a tensor the tracker does not follow. */
-const READS = new Set<PropertyKey>(['data', 'cpuData', 'getData', 'download', 'toDataURL', 'toImageData', 'reshape']);
 
 interface Origin {
   module: string;
@@ -99,7 +98,7 @@ export class TensorFlowTracker {
       const state = this.state(module, output);
       const proxy = new Proxy(raw, {
         get: (target, property) => {
-          if (READS.has(property) && !state.read && this.active) {
+          if (DATA_READS.has(property) && !state.read && this.active) {
             state.read = true;
             state.readBy = `pipeline code used .${String(property)}`;
           }

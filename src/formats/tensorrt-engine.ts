@@ -11,6 +11,7 @@ import type { ModuleSignature } from '../capture/signature';
 import type { ModuleConfig } from '../config/module-config';
 import { NavigatorError, errorText } from '../errors';
 import type { ConversionContext, ConversionResult, Format } from './format';
+import { onnxFp16Format } from './onnx-fp16';
 
 /** The precisions built from the source ONNX model as it is (no quantization): one format each. */
 export type TensorRTFormatPrecision = 'fp32' | 'tf32' | 'fp16' | 'bf16';
@@ -66,6 +67,17 @@ export function timingCachePath(outputDir: string, tensorrtVersion: string, comp
   return path.join(outputDir, '..', '..', `trt-timing-${tag}.cache`);
 }
 
+const NOT_IN_MODEL = 'TRT_PRECISION_NOT_IN_MODEL';
+const notInModel = (error: unknown) => (error as { code?: unknown }).code === NOT_IN_MODEL;
+
+/** The source converted by onnx-fp16 into the format's own folder, for TensorRT versions that build only in the model's types. */
+async function fp16Model(context: ConversionContext): Promise<{ path: string } | { notApplicable: string }> {
+  const outputDir = path.join(context.outputDir, 'onnx-fp16');
+  fs.mkdirSync(outputDir, { recursive: true });
+  const converted = await onnxFp16Format.convert({ ...context, outputDir });
+  return 'notApplicable' in converted ? converted : { path: converted.artifact.path };
+}
+
 /** Formats that build a TensorRT engine (`model.plan`) from the source ONNX model. */
 export function createTensorRTFormat(
   precision: TensorRTFormatPrecision,
@@ -77,7 +89,7 @@ export function createTensorRTFormat(
     precision,
     description:
       `TensorRT engine built with ${precision} precision` +
-      (precision === 'fp16' || precision === 'bf16' ? ' (TensorRT 11: from a model already in that precision)' : ''),
+      (precision === 'fp16' ? ' (TensorRT 11: from the onnx-fp16 conversion)' : precision === 'bf16' ? ' (TensorRT 11: only from a model already in bf16)' : ''),
     async convert(context: ConversionContext): Promise<ConversionResult> {
       const loaded = load();
       if ('unavailable' in loaded) return { notApplicable: loaded.unavailable };
@@ -94,19 +106,23 @@ export function createTensorRTFormat(
       const timingCache = timingCachePath(context.outputDir, info.tensorrtVersion, info.device.computeCapability);
       const profile = profileFromSignature(context.signature, context.config, context.module);
       context.log(`building the ${name} TensorRT engine (TensorRT ${info.tensorrtVersion}, ${info.device.name})`);
+      const build = (onnxPath: string) =>
+        loaded.addon.buildEngine({ onnxPath, enginePath, timingCachePath: timingCache, precision, profiles: [profile] });
       let result: BuildEngineResult;
       try {
-        result = await loaded.addon.buildEngine({
-          onnxPath: context.source.path,
-          enginePath,
-          timingCachePath: timingCache,
-          precision,
-          profiles: [profile],
+        result = await build(context.source.path).catch(async (error: unknown) => {
+          // TensorRT 11 builds every network in the types its model carries: an fp16 engine needs an
+          // fp16 model, which the onnx-fp16 conversion makes (IO types kept, unsafe ops in fp32).
+          if (!notInModel(error) || precision !== 'fp16') throw error;
+          const fp16 = await fp16Model(context);
+          if ('notApplicable' in fp16) throw Object.assign(new Error(`${errorText(error)}; and onnx-fp16 does not apply: ${fp16.notApplicable}`), { code: NOT_IN_MODEL });
+          context.log(`TensorRT builds in the model's own types: building ${name} from the onnx-fp16 conversion`);
+          return build(fp16.path);
         });
       } catch (error) {
         // A precision the model does not carry (TensorRT 11 takes types from the model) is a format
         // that does not apply, not a failure.
-        if ((error as { code?: unknown }).code === 'TRT_PRECISION_NOT_IN_MODEL') return { notApplicable: errorText(error) };
+        if (notInModel(error)) return { notApplicable: errorText(error) };
         throw new NavigatorError(`building the ${name} TensorRT engine failed`, {
           module: context.module,
           subject: name,

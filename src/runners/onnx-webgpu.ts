@@ -2,8 +2,9 @@ import type { InferenceSession } from 'onnxruntime-node';
 import type { ModuleSignature } from '../capture/signature';
 import type { ModelArtifact } from '../formats/format';
 import { providerAvailability } from './device-discovery';
+import { guardGpuOutputs } from './gpu-resident';
 import { configEntries, createOrtSession } from './ort-session';
-import type { Runner, RunnerSession, RunnerVariant, VariantContext } from './runner';
+import type { Runner, RunnerSession, RunnerVariant, SessionContext, VariantContext } from './runner';
 
 /** Session config entry that turns WebGPU graph capture on (the `enableGraphCapture` session option is ignored by the Node binding). */
 export const WEBGPU_GRAPH_CAPTURE = 'ep.webgpuexecutionprovider.enableGraphCapture';
@@ -36,7 +37,7 @@ export const onnxWebGpuRunner: Runner = {
   },
 
   createSession(artifact, variant, context) {
-    return createWebGpuSession(artifact, variant, context.signature);
+    return createWebGpuSession(artifact, variant, context);
   },
 };
 
@@ -87,8 +88,10 @@ export function capturesGraph(settings: RunnerVariant['settings']): boolean {
   return String(settings[WEBGPU_GRAPH_CAPTURE] ?? '0') === '1';
 }
 
-async function createWebGpuSession(artifact: ModelArtifact, variant: RunnerVariant, signature: ModuleSignature): Promise<RunnerSession> {
+async function createWebGpuSession(artifact: ModelArtifact, variant: RunnerVariant, context: SessionContext): Promise<RunnerSession> {
   // A captured graph only replays the shapes it was captured with: other shapes go to the source.
-  const fixed = capturesGraph(variant.settings) ? staticShapes(signature, artifact) : artifact.fixedShapes;
-  return createOrtSession({ ...artifact, fixedShapes: fixed }, webgpuSessionOptions(variant.settings));
+  const fixed = capturesGraph(variant.settings) ? staticShapes(context.signature, artifact) : artifact.fixedShapes;
+  const session = await createOrtSession({ ...artifact, fixedShapes: fixed }, webgpuSessionOptions(variant.settings));
+  // Every WebGPU session: its outputs may stay on the GPU, and its inputs may be another's such outputs.
+  return guardGpuOutputs(session, context.module);
 }

@@ -11,14 +11,15 @@
  * 3. gpu-buffer outputs of one WebGPU session feed another WebGPU session.
  * 4. A three-module text-to-image pipeline optimized with runners ['OnnxWebGPU'] (so the GPU runner
  *    is selected wherever it passes) gives the CPU source's images, its text embedding stays on the
- *    GPU, and loadOptimized on a fresh instance does the same.
+ *    GPU (and reading it gives the navigator's error naming the module), and loadOptimized on a
+ *    fresh instance does the same.
  */
 import 'reflect-metadata';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { loadOptimized, navModule, OnnxModule, optimize } from '../../src';
+import { loadOptimized, navModule, NavigatorError, OnnxModule, optimize } from '../../src';
 import { buildDenoiser, buildImageDecoder, buildTextEncoder, LATENT_CHANNELS, LATENT_SIZE, TEXT_TOKENS, tinyResNet } from '../../src/models';
 import { discoverDevices } from '../../src/runners/device-discovery';
 import { WEBGPU_GRAPH_CAPTURE, webgpuSessionOptions } from '../../src/runners/onnx-webgpu';
@@ -179,6 +180,14 @@ async function optimizePipeline(): Promise<void> {
   check(flow.some((f) => f.output === 'text_embedding' && !f.read && f.consumers.includes('gpu_denoiser.text_embedding')), `tensor flow: text_embedding goes unread to the denoiser (${JSON.stringify(flow)})`);
   const embedding = (await pipeline.textEncoder.run({ input_ids: ids(1, 9) })).text_embedding;
   check(embedding.location === 'gpu-buffer', `rebound text encoder keeps text_embedding on the GPU (location ${embedding.location})`);
+  // A read that capture never saw gets the navigator's error, naming the module, the output and the fix.
+  let readError: unknown;
+  try {
+    void embedding.data;
+  } catch (error) {
+    readError = error;
+  }
+  check(readError instanceof NavigatorError && /gpu_text_encoder.*output text_embedding[\s\S]*Fix:/.test(String((readError as Error).message)), `reading the GPU-resident embedding: ${(readError as Error)?.message}`);
   await comparePipelines('optimized', reference, pipeline);
 
   // The load path: back to the source models, then rebound from the workspace as a new process would.

@@ -7,11 +7,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Tensor } from 'onnxruntime-node';
-import { navModule, OnnxModule, optimize } from '../../src';
+import { navModule, NavigatorError, OnnxModule, optimize } from '../../src';
 import type { ModuleSignature, TensorSpec } from '../../src/capture/signature';
 import { BoundModule, TensorFlowTracker, planGpuResidentOutputs } from '../../src/capture/tensor-flow';
 import { runnerRegistry } from '../../src/plugins';
 import { listGpus } from '../../src/runners/device-discovery';
+import { guardOutputs, unwrapGpuInputs } from '../../src/runners/gpu-resident';
 import { gpuProviderSessionOptions } from '../../src/runners/onnx-cuda';
 import { GPU_OUTPUTS, WEBGPU_GRAPH_CAPTURE, capturesGraph, staticShapes, webgpuSessionOptions, webgpuVariants } from '../../src/runners/onnx-webgpu';
 import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
@@ -192,5 +193,32 @@ describe('tensor flow between modules', () => {
     expect(onDisk.outputFlow).toEqual(status.modules.flow_encoder.outputFlow);
     // Outside capture, modules hand out plain tensors again, and the answers are unchanged.
     expect(await pipeline.run(2)).toBeCloseTo(expected, 5);
+  });
+});
+
+describe('outputs kept on the GPU', () => {
+  // onnxruntime's own gpu-buffer tensor; the buffer is a stand-in, since no GPU runs here.
+  const onGpu = () => Tensor.fromGpuBuffer({ size: 16, mapState: 'unmapped' } as never, { dataType: 'float32', dims: [1, 4] });
+
+  it('refuse a read with an error naming the module, the output and the fix', () => {
+    const cpu = new Tensor('float32', new Float32Array(4), [1, 4]);
+    const outputs = guardOutputs('denoiser', { y: onGpu(), cpu });
+    expect(outputs.cpu).toBe(cpu);
+    expect(outputs.y.dims).toEqual([1, 4]);
+    expect(outputs.y.location).toBe('gpu-buffer');
+    for (const read of [() => outputs.y.data, () => outputs.y.getData(), () => outputs.y.reshape([4])]) {
+      expect(read).toThrow(NavigatorError);
+      expect(read).toThrow(/module "denoiser", "output y": pipeline code used \.\w+ of an output that stays on the GPU\n {2}Fix: .*run optimize again with force: true/);
+    }
+  });
+
+  it('reach the next WebGPU session as the tensor onnxruntime returned', () => {
+    const raw = onGpu();
+    const cpu = new Tensor('float32', new Float32Array(4), [1, 4]);
+    const feeds = { x: guardOutputs('text_encoder', { y: raw }).y, other: cpu };
+    expect(feeds.x).not.toBe(raw);
+    expect(unwrapGpuInputs(feeds)).toEqual({ x: raw, other: cpu });
+    const plain = { other: cpu };
+    expect(unwrapGpuInputs(plain)).toBe(plain);
   });
 });

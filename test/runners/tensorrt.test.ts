@@ -30,6 +30,9 @@ import {
   timingCachePath,
 } from '../../src/formats/tensorrt-engine';
 import type { Feeds } from '../../src/runners/runner';
+import { readModel } from '../../src/onnx/model-io';
+import { moduleConfig as fullModuleConfig } from '../helpers/format-check';
+import { mlpModel } from '../helpers/models';
 import { createTensorRTRunner, feedMismatch, fitsProfile, pickProfile, tensorRTRunner } from '../../src/runners/tensorrt';
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -63,7 +66,7 @@ const signature: ModuleSignature = {
 
 /** Only the properties the TensorRT format reads. */
 function moduleConfig(maxBatchSize: number | undefined, batchSizes: number[] = []): ModuleConfig {
-  return { maxBatchSize, batchSizes } as Partial<ModuleConfig> as ModuleConfig;
+  return fullModuleConfig({ maxBatchSize, batchSizes });
 }
 
 describe('loadTensorRT', () => {
@@ -354,6 +357,29 @@ describe('TensorRT formats', () => {
       .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(NavigatorError);
     expect((error as NavigatorError).message).toMatch(/module "unet", "trt-bf16": building the trt-bf16 TensorRT engine failed\n {2}Reason: TRT_PARSE_FAILED: details\n {2}Fix: /);
+  });
+  it('build trt-fp16 from the onnx-fp16 conversion where TensorRT takes types from the model (TensorRT 11)', async () => {
+    const source = path.join(folder('fp16-source'), 'model.onnx');
+    fs.writeFileSync(source, mlpModel({ seed: 5 }));
+    const tried: string[] = [];
+    const format = createTensorRTFormat('fp16', () =>
+      fakeAddon({
+        // As the addon on TensorRT 11: an fp16 build of a model without float16 tensors is refused.
+        buildEngine: async (options) => {
+          tried.push(options.onnxPath);
+          const initializers = readModel(options.onnxPath).graph?.initializer ?? [];
+          if (!initializers.some((t) => t.dataType === 10)) throw Object.assign(new Error('TRT_PRECISION_NOT_IN_MODEL: no float16 tensors'), { code: 'TRT_PRECISION_NOT_IN_MODEL' });
+          fs.writeFileSync(options.enginePath, Buffer.alloc(10));
+          return { engineBytes: 10, buildMs: 1, profiles: options.profiles ?? [], stronglyTyped: true, networkLayers: 3, timingCacheBytes: 0, notes: [] };
+        },
+      }),
+    );
+    const logs: string[] = [];
+    const context = { ...conversion('trt-fp16'), source: { format: 'onnx', path: source, precision: 'fp32' as const, sizeBytes: 1 }, readSource: () => readModel(source), log: (m: string) => logs.push(m) };
+    const result = await format.convert(context);
+    expect(tried).toEqual([source, path.join(context.outputDir, 'onnx-fp16', 'model.onnx')]);
+    expect(result).toMatchObject({ artifact: { format: 'trt-fp16', precision: 'fp16' }, notes: expect.stringContaining('strongly typed') });
+    expect(logs).toContain("TensorRT builds in the model's own types: building trt-fp16 from the onnx-fp16 conversion");
   });
 });
 
