@@ -2,6 +2,9 @@
 // realm of its own; onnxruntime-common's `instanceof Float32Array` checks then fail on data that is
 // perfectly valid. Sharing the main realm's typed arrays with the test realm makes both agree, as in
 // a plain Node.js process.
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
 const { TestEnvironment } = require('jest-environment-node');
 
 class SharedTypedArraysEnvironment extends TestEnvironment {
@@ -13,6 +16,19 @@ class SharedTypedArraysEnvironment extends TestEnvironment {
     ]) {
       this.global[name] = globalThis[name];
     }
+    // Each test file writes models and workspaces under os.tmpdir(); pointing that at a folder of
+    // the file's own, removed when the file ends, leaves nothing behind in the machine's /tmp.
+    // Node's os module reads the worker's real environment, which runs one test file at a time.
+    this.tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'nav-jest-'));
+    this.previousTmpdir = process.env.TMPDIR;
+    process.env.TMPDIR = this.tmpRoot;
+  }
+
+  async teardown() {
+    await super.teardown();
+    if (this.previousTmpdir === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = this.previousTmpdir;
+    fs.rmSync(this.tmpRoot, { recursive: true, force: true });
   }
 }
 
