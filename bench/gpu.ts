@@ -24,6 +24,8 @@ import { describeGpu, discoverDevices } from '../src/runners/device-discovery';
 import { WEBGPU_GRAPH_CAPTURE, webgpuSessionOptions } from '../src/runners/onnx-webgpu';
 import { formatRegistry, registerFormat } from '../src/plugins';
 import { onnxFp16Format } from '../src/formats/onnx-fp16';
+import { convertToFloat16 } from '../src/onnx/float16';
+import { decodeModel, encodeModel } from '../src/onnx/proto';
 
 const args = new Set(process.argv.slice(2));
 const outDir = process.env.OUT ?? path.resolve('bench/results');
@@ -181,6 +183,13 @@ async function textToImageCase(batch: number, runners = ['OnnxCPU', 'OnnxWebGPU'
   return row;
 }
 
+/** The onnx-fp16 conversion of a model, as the navigator makes it. */
+function float16(bytes: Uint8Array): Uint8Array {
+  const converted = convertToFloat16(decodeModel(bytes));
+  if ('notApplicable' in converted) throw new Error(`onnx-fp16 does not apply: ${converted.notApplicable}`);
+  return encodeModel(converted.model);
+}
+
 /** WebGPU provider settings on one model: what the runner's variants choose between. */
 async function optionsCase(name: string, build: () => Uint8Array, feeds: Feeds, batch: number): Promise<Row[]> {
   const file = write(name, build());
@@ -193,6 +202,12 @@ async function optionsCase(name: string, build: () => Uint8Array, feeds: Feeds, 
     'validationMode disabled': { validationMode: 'disabled' },
     'output on GPU (gpu-buffer)': { gpuOutputs: output },
     'output on GPU + graph capture': { gpuOutputs: output, [WEBGPU_GRAPH_CAPTURE]: '1' },
+    // How the provider reuses its GPU buffers between runs (its default: bucket for storage buffers).
+    'storage buffers cache simple': { storageBufferCacheMode: 'simple' },
+    'storage buffers cache disabled': { storageBufferCacheMode: 'disabled' },
+    'storage buffers cache lazyRelease': { storageBufferCacheMode: 'lazyRelease' },
+    'uniform buffers cache simple': { uniformBufferCacheMode: 'simple' },
+    'default buffers cache simple': { defaultBufferCacheMode: 'simple' },
   };
   const rows: Row[] = [];
   for (const [label, settings] of Object.entries(sets)) {
@@ -281,6 +296,7 @@ async function main(): Promise<void> {
   const image = (b: number, size: number) => ({ pixel_values: floats([b, 3, size, size], b) });
   if (args.has('--options')) {
     await attempt('options', () => optionsCase('resnet50', () => resnet50(), image(32, 224), 32));
+    await attempt('options fp16', () => optionsCase('resnet50_fp16', () => float16(resnet50()), image(32, 224), 32));
   } else if (args.has('--tiny')) {
     await attempt('tiny_resnet b4', () => modelCase('tiny_resnet_b4', () => tinyResNet(), image(4, 32), 4));
     await attempt('tiny_encoder b2', () => modelCase('tiny_encoder_b2', () => tinyEncoder(), { input_ids: ids([2, 16], 100, 1) }, 2));
