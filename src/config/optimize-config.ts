@@ -77,6 +77,7 @@ export class TolerancesInput {
   @IsOptional() @ValidateNested() @Type(() => ToleranceInput) fp16?: ToleranceInput;
   @IsOptional() @ValidateNested() @Type(() => ToleranceInput) bf16?: ToleranceInput;
   @IsOptional() @ValidateNested() @Type(() => ToleranceInput) int8?: ToleranceInput;
+  @IsOptional() @ValidateNested() @Type(() => ToleranceInput) fp8?: ToleranceInput;
   @IsOptional() @ValidateNested() @Type(() => ToleranceInput) int4?: ToleranceInput;
 }
 

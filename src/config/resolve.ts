@@ -21,6 +21,7 @@ export const defaultTolerances: Record<Precision, Tolerance> = {
   fp16: { atol: 1e-3, rtol: 1e-2 },
   bf16: { atol: 1e-2, rtol: 5e-2 },
   int8: { atol: 1e-2, rtol: 0.1 },
+  fp8: { atol: 1e-2, rtol: 0.1 },
   int4: { atol: 1e-2, rtol: 0.15 },
 };
 

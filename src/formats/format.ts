@@ -2,7 +2,7 @@ import type { ModuleSignature } from '../capture/signature';
 import type { ModuleConfig } from '../config/module-config';
 import type { ModelProto } from '../onnx/messages';
 
-export type Precision = 'fp32' | 'tf32' | 'fp16' | 'bf16' | 'int8' | 'int4';
+export type Precision = 'fp32' | 'tf32' | 'fp16' | 'bf16' | 'int8' | 'fp8' | 'int4';
 
 /** A model file produced by a format: what runners load. */
 export interface ModelArtifact {

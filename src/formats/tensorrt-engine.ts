@@ -10,13 +10,21 @@ import {
 import type { ModuleSignature } from '../capture/signature';
 import type { ModuleConfig } from '../config/module-config';
 import { NavigatorError, errorText } from '../errors';
+import { DataType } from '../onnx/data-types';
+import type { ModelProto } from '../onnx/messages';
 import type { ConversionContext, ConversionResult, Format } from './format';
 import { onnxFp16Format } from './onnx-fp16';
 
-/** The precisions built from the source ONNX model as it is (no quantization): one format each. */
-export type TensorRTFormatPrecision = 'fp32' | 'tf32' | 'fp16' | 'bf16';
+/**
+ * One format per engine precision. fp32 to bf16 build from the source model as it is; int8 and fp8
+ * only from a model that carries QuantizeLinear/DequantizeLinear nodes (TensorRT does no calibration
+ * here), e.g. one quantized with NVIDIA's ModelOpt.
+ */
+export type TensorRTFormatPrecision = 'fp32' | 'tf32' | 'fp16' | 'bf16' | 'int8' | 'fp8';
 
-export const TENSORRT_FORMAT_NAMES = ['trt-fp32', 'trt-tf32', 'trt-fp16', 'trt-bf16'] as const;
+const PRECISIONS = ['fp32', 'tf32', 'fp16', 'bf16', 'int8', 'fp8'] as const satisfies readonly TensorRTFormatPrecision[];
+
+export const TENSORRT_FORMAT_NAMES = PRECISIONS.map((precision) => `trt-${precision}`);
 
 /**
  * The one optimization profile an engine gets: the captured min/opt/max of each input. When the
@@ -67,6 +75,33 @@ export function timingCachePath(outputDir: string, tensorrtVersion: string, comp
   return path.join(outputDir, '..', '..', `trt-timing-${tag}.cache`);
 }
 
+/**
+ * Why a model cannot give an int8 or fp8 engine, or undefined when it can: it needs Q/DQ nodes whose
+ * zero points are of that type (float8 for fp8; int8, or none, for int8). Checked before TensorRT
+ * parses the model, which the addon then checks again on the parsed network.
+ */
+export function missingQuantization(model: ModelProto, precision: 'int8' | 'fp8'): string | undefined {
+  const graph = model.graph;
+  // Zero points are initializers or Constant nodes.
+  const zeroPointTypes = new Map<string | undefined, number | undefined>((graph?.initializer ?? []).map((t) => [t.name, t.dataType]));
+  for (const node of graph?.node ?? []) {
+    const value = node.opType === 'Constant' ? node.attribute?.find((a) => a.name === 'value')?.t : undefined;
+    if (value && node.output?.[0]) zeroPointTypes.set(node.output[0], value.dataType);
+  }
+  const FLOAT8 = new Set<number>([DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FNUZ, DataType.FLOAT8E5M2, DataType.FLOAT8E5M2FNUZ]);
+  const quantizers = (graph?.node ?? []).filter((n) => n.opType === 'QuantizeLinear' || n.opType === 'DequantizeLinear');
+  const ofPrecision = quantizers.filter((n) => {
+    const zeroPoint = n.input?.[2] ? zeroPointTypes.get(n.input[2]) : undefined;
+    const isFloat8 = zeroPoint !== undefined && FLOAT8.has(zeroPoint);
+    return precision === 'fp8' ? isFloat8 : !isFloat8;
+  });
+  if (ofPrecision.length > 0) return undefined;
+  return (
+    `the model has ${quantizers.length === 0 ? 'no' : `no ${precision}`} QuantizeLinear/DequantizeLinear nodes: TensorRT builds ` +
+    `trt-${precision} only from a model quantized ahead (no calibration here); quantize it, e.g. with NVIDIA ModelOpt, and give that model`
+  );
+}
+
 const NOT_IN_MODEL = 'TRT_PRECISION_NOT_IN_MODEL';
 const notInModel = (error: unknown) => (error as { code?: unknown }).code === NOT_IN_MODEL;
 
@@ -101,6 +136,10 @@ export function createTensorRTFormat(
       }
       if (!context.source.path.endsWith('.onnx')) {
         return { notApplicable: `TensorRT engines are built from ONNX models, and ${context.source.path} is not one` };
+      }
+      if (precision === 'int8' || precision === 'fp8') {
+        const missing = missingQuantization(context.readSource(), precision);
+        if (missing) return { notApplicable: missing };
       }
       const enginePath = path.join(context.outputDir, 'model.plan');
       const timingCache = timingCachePath(context.outputDir, info.tensorrtVersion, info.device.computeCapability);
@@ -141,6 +180,4 @@ export function createTensorRTFormat(
   };
 }
 
-export const tensorRTFormats: Format[] = (['fp32', 'tf32', 'fp16', 'bf16'] as const).map((precision) =>
-  createTensorRTFormat(precision),
-);
+export const tensorRTFormats: Format[] = PRECISIONS.map((precision) => createTensorRTFormat(precision));

@@ -6,7 +6,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Tensor } from 'onnxruntime-node';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
 import {
   loadTensorRT,
   packageRoot,
@@ -25,12 +25,14 @@ import type { ConversionContext } from '../../src/formats/format';
 import {
   TENSORRT_FORMAT_NAMES,
   createTensorRTFormat,
+  missingQuantization,
   profileFromSignature,
   tensorRTFormats,
   timingCachePath,
 } from '../../src/formats/tensorrt-engine';
 import type { Feeds } from '../../src/runners/runner';
 import { readModel } from '../../src/onnx/model-io';
+import { GraphBuilder } from '../../src/onnx/builder';
 import { moduleConfig as fullModuleConfig } from '../helpers/format-check';
 import { mlpModel } from '../helpers/models';
 import { createTensorRTRunner, feedMismatch, fitsProfile, pickProfile, tensorRTRunner } from '../../src/runners/tensorrt';
@@ -275,28 +277,30 @@ function fakeAddon(parts: Partial<TensorRTAddon>): LoadResult {
   return { addon, status: { built: true } };
 }
 
-describe('TensorRT formats', () => {
-  function conversion(name: string): ConversionContext {
-    const outputDir = folder('workspace', 'unet', name);
-    const source = path.join(tmp, 'model.onnx');
-    write(source, 'onnx');
-    return {
-      module: 'unet',
-      source: { format: 'onnx', path: source, precision: 'fp32', sizeBytes: 4 },
-      outputDir,
-      signature,
-      config: moduleConfig(8),
-      // The TensorRT formats hand the file to TensorRT's own parser and never decode it.
-      readSource: () => {
-        throw new Error('not read by TensorRT formats');
-      },
-      log: () => undefined,
-    };
-  }
+/** A conversion context for a TensorRT format over a stand-in file (the fp32-bf16 formats never decode it). */
+function conversion(name: string): ConversionContext {
+  const outputDir = folder('workspace', 'unet', name);
+  const source = path.join(tmp, 'model.onnx');
+  write(source, 'onnx');
+  return {
+    module: 'unet',
+    source: { format: 'onnx', path: source, precision: 'fp32', sizeBytes: 4 },
+    outputDir,
+    signature,
+    config: moduleConfig(8),
+    // The TensorRT formats hand the file to TensorRT's own parser and never decode it.
+    readSource: () => {
+      throw new Error('not read by TensorRT formats');
+    },
+    log: () => undefined,
+  };
+}
 
-  it('are trt-fp32, trt-tf32, trt-fp16 and trt-bf16', () => {
-    expect(tensorRTFormats.map((format) => format.name)).toEqual([...TENSORRT_FORMAT_NAMES]);
-    expect(tensorRTFormats.map((format) => format.precision)).toEqual(['fp32', 'tf32', 'fp16', 'bf16']);
+describe('TensorRT formats', () => {
+  it('are trt-fp32, trt-tf32, trt-fp16, trt-bf16, trt-int8 and trt-fp8', () => {
+    expect(tensorRTFormats.map((format) => format.name)).toEqual(['trt-fp32', 'trt-tf32', 'trt-fp16', 'trt-bf16', 'trt-int8', 'trt-fp8']);
+    expect(TENSORRT_FORMAT_NAMES).toEqual(tensorRTFormats.map((format) => format.name));
+    expect(tensorRTFormats.map((format) => format.precision)).toEqual(['fp32', 'tf32', 'fp16', 'bf16', 'int8', 'fp8']);
   });
 
   it('do not apply where the addon is unavailable, and say why', async () => {
@@ -383,6 +387,64 @@ describe('TensorRT formats', () => {
   });
 });
 
+describe('TensorRT int8 and fp8 formats', () => {
+  /** x -> Q/DQ (zero point of `zeroPointType`) -> MatMul: how a model quantized ahead carries its precision. */
+  function qdqModel(zeroPointType?: 'int8' | 'float8e4m3fn'): string {
+    const b = new GraphBuilder('qdq', { seed: 3, opset: 19 }); // 19: float8 zero points
+    const x = b.input('x', 'float32', ['batch', 4]);
+    let h = x;
+    if (zeroPointType) {
+      const scale = b.constant('scale', new Float32Array([0.05]), []);
+      const zero = zeroPointType === 'int8' ? b.constant('zero', new Int8Array([0]), [], 'int8') : b.constant('zero', new Uint8Array([0]), [], 'float8e4m3fn');
+      h = b.op('DequantizeLinear', [b.op('QuantizeLinear', [x, scale, zero]), scale, zero]);
+    }
+    b.node('MatMul', [h, b.randomWeight('w', [4, 2])], {}, { outputs: ['y'] });
+    b.output('y', 'float32', ['batch', 2]);
+    const file = path.join(folder('qdq', zeroPointType ?? 'none'), 'model.onnx');
+    fs.writeFileSync(file, b.toBytes());
+    return file;
+  }
+
+  it('are tested on models onnxruntime runs', async () => {
+    for (const type of [undefined, 'int8', 'float8e4m3fn'] as const) {
+      const session = await InferenceSession.create(qdqModel(type));
+      const { y } = await session.run({ x: new Tensor('float32', new Float32Array([0.1, -0.2, 0.3, 0.4]), [1, 4]) });
+      expect(y.dims).toEqual([1, 2]);
+      await session.release();
+    }
+  });
+
+  it('name what a model lacks for int8 or fp8, and nothing when it carries it', () => {
+    const plain = readModel(qdqModel());
+    expect(missingQuantization(plain, 'int8')).toMatch(/^the model has no QuantizeLinear\/DequantizeLinear nodes: TensorRT builds trt-int8 only from a model quantized ahead .*ModelOpt/);
+    const int8 = readModel(qdqModel('int8'));
+    expect(missingQuantization(int8, 'int8')).toBeUndefined();
+    expect(missingQuantization(int8, 'fp8')).toMatch(/^the model has no fp8 QuantizeLinear\/DequantizeLinear nodes/);
+    const fp8 = readModel(qdqModel('float8e4m3fn'));
+    expect(missingQuantization(fp8, 'fp8')).toBeUndefined();
+    expect(missingQuantization(fp8, 'int8')).toMatch(/no int8 QuantizeLinear/);
+  });
+
+  it('do not apply to a model without Q/DQ nodes, before TensorRT is asked; build from one that has them', async () => {
+    const built: string[] = [];
+    const format = createTensorRTFormat('int8', () =>
+      fakeAddon({
+        buildEngine: async (options) => {
+          built.push(`${options.precision} ${options.onnxPath}`);
+          fs.writeFileSync(options.enginePath, Buffer.alloc(8));
+          return { engineBytes: 8, buildMs: 1, profiles: options.profiles ?? [], stronglyTyped: true, networkLayers: 4, timingCacheBytes: 0, notes: [] };
+        },
+      }),
+    );
+    const contextFor = (file: string) => ({ ...conversion('trt-int8'), source: { format: 'onnx', path: file, precision: 'fp32' as const, sizeBytes: 1 }, readSource: () => readModel(file) });
+    await expect(format.convert(contextFor(qdqModel()))).resolves.toEqual({ notApplicable: expect.stringMatching(/no QuantizeLinear\/DequantizeLinear nodes/) });
+    expect(built).toEqual([]);
+    const quantized = qdqModel('int8');
+    await expect(format.convert(contextFor(quantized))).resolves.toMatchObject({ artifact: { format: 'trt-int8', precision: 'int8' } });
+    expect(built).toEqual([`int8 ${quantized}`]);
+  });
+});
+
 describe('TensorRT runner', () => {
   const sessionContext = { module: 'unet', signature, workDir: tmp };
   const artifact = { format: 'trt-fp16', path: path.join(tmp, 'model.plan'), precision: 'fp16' as const, sizeBytes: 1 };
@@ -390,7 +452,7 @@ describe('TensorRT runner', () => {
   it('is the GPU runner of the trt-* formats with one default variant', () => {
     expect(tensorRTRunner.name).toBe('TensorRT');
     expect(tensorRTRunner.device).toBe('gpu');
-    expect(tensorRTRunner.formats).toEqual(['trt-fp32', 'trt-tf32', 'trt-fp16', 'trt-bf16']);
+    expect(tensorRTRunner.formats).toEqual(['trt-fp32', 'trt-tf32', 'trt-fp16', 'trt-bf16', 'trt-int8', 'trt-fp8']);
     expect(tensorRTRunner.variants({} as never)).toEqual([{ id: 'default', settings: {} }]);
   });
 
