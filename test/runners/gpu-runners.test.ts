@@ -212,6 +212,15 @@ describe('outputs kept on the GPU', () => {
     }
   });
 
+  it('can still be disposed through the guard', () => {
+    let disposed = false;
+    const raw = Tensor.fromGpuBuffer({ size: 16, mapState: 'unmapped' } as never, { dataType: 'float32', dims: [1, 4], dispose: () => void (disposed = true) });
+    const guarded = guardOutputs('denoiser', { y: raw }).y;
+    guarded.dispose();
+    expect(disposed).toBe(true);
+    expect(guarded.location).toBe('none');
+  });
+
   it('reach the next WebGPU session as the tensor onnxruntime returned', () => {
     const raw = onGpu();
     const cpu = new Tensor('float32', new Float32Array(4), [1, 4]);
