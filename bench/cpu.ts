@@ -18,6 +18,8 @@ import { navModule, OnnxModule, optimize } from '../src';
 import type { Feeds } from '../src';
 import { bertBase, resnet50 } from '../src/models';
 import { compareTensors } from '../src/tensors';
+import { writeFileAtomic } from '../src/workspace/atomic';
+import { median } from './timing';
 
 const SEQUENCE = 128;
 const VOCAB = 30522;
@@ -45,10 +47,8 @@ const workDir = path.resolve(process.env.NAV_BENCH_DIR ?? path.join(os.tmpdir(),
 
 function modelFile(c: Case): string {
   const file = path.join(workDir, `${c.name}.onnx`);
-  if (!fs.existsSync(file)) {
-    fs.mkdirSync(workDir, { recursive: true });
-    fs.writeFileSync(file, c.build());
-  }
+  // Atomic: a run stopped mid-write leaves no half file that the next one would trust.
+  if (!fs.existsSync(file)) writeFileAtomic(file, c.build());
   return file;
 }
 
@@ -63,7 +63,6 @@ async function interleaved(a: () => Promise<unknown>, b: () => Promise<unknown>,
       times[i].push(performance.now() - start);
     }
   }
-  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   return [median(times[0]), median(times[1])];
 }
 

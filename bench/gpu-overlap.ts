@@ -22,21 +22,13 @@ import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { resnet50 } from '../src/models';
 import { GraphBuilder } from '../src/onnx/builder';
-import { convertToFloat16 } from '../src/onnx/float16';
-import { decodeModel, encodeModel } from '../src/onnx/proto';
 import { webgpuSessionOptions } from '../src/runners/onnx-webgpu';
+import { floats, toFloat16 } from './inputs';
 
 const BATCH = 32;
 const SECONDS = 4;
 
-function image(seed: number): Tensor {
-  let s = seed >>> 0;
-  const data = Float32Array.from({ length: BATCH * 3 * 224 * 224 }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  });
-  return new Tensor('float32', data, [BATCH, 3, 224, 224]);
-}
+const image = (seed: number): Tensor => floats([BATCH, 3, 224, 224], seed);
 
 /** Images per second of `run` looped for SECONDS after a warm-up. */
 async function loop(run: () => Promise<unknown>, runsPerCall = 1): Promise<number> {
@@ -101,12 +93,11 @@ function workersInChild(file: string, count: number): number | string {
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nav-gpu-overlap-'));
-  const converted = convertToFloat16(decodeModel(resnet50()));
-  if ('notApplicable' in converted) throw new Error(converted.notApplicable);
-  const file = path.join(dir, 'resnet50-fp16.onnx');
-  fs.writeFileSync(file, encodeModel(converted.model));
+  const model = resnet50();
   const sourceFile = path.join(dir, 'resnet50.onnx');
-  fs.writeFileSync(sourceFile, resnet50());
+  fs.writeFileSync(sourceFile, model);
+  const file = path.join(dir, 'resnet50-fp16.onnx');
+  fs.writeFileSync(file, toFloat16(model));
   const feeds = { pixel_values: image(1) };
   const result: Record<string, unknown> = { date: new Date().toISOString(), model: 'ResNet-50-shaped CNN, onnx-fp16', batch: BATCH, seconds: SECONDS };
 

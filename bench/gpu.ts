@@ -22,10 +22,9 @@ import { bertBase, buildDenoiser, buildImageDecoder, buildTextEncoder, LATENT_CH
 import type { Feeds } from '../src/runners/runner';
 import { describeGpu, discoverDevices } from '../src/runners/device-discovery';
 import { WEBGPU_GRAPH_CAPTURE, webgpuSessionOptions } from '../src/runners/onnx-webgpu';
-import { formatRegistry, registerFormat } from '../src/plugins';
-import { onnxFp16Format } from '../src/formats/onnx-fp16';
-import { convertToFloat16 } from '../src/onnx/float16';
-import { decodeModel, encodeModel } from '../src/onnx/proto';
+import { formatRegistry } from '../src/plugins';
+import { floats, ids, toFloat16 } from './inputs';
+import { median, timeRuns } from './timing';
 
 const args = new Set(process.argv.slice(2));
 const outDir = process.env.OUT ?? path.resolve('bench/results');
@@ -42,30 +41,9 @@ interface Throughput {
 
 /** Warm-up, then runs until at least `minRuns` runs and `minMs` elapsed; throughput from the mean. */
 async function measure(run: () => Promise<unknown>, batch: number, minMs = 1500, minRuns = 5): Promise<Throughput> {
-  for (let i = 0; i < 3; i++) await run();
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < minRuns || performance.now() - start < minMs) {
-    const t = performance.now();
-    await run();
-    times.push(performance.now() - t);
-  }
+  const times = await timeRuns(run, { warmup: 3, minRuns, minMs });
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
-  times.sort((a, b) => a - b);
-  return { perSecond: (1000 * batch) / mean, p50Ms: times[Math.floor(times.length / 2)], runs: times.length };
-}
-
-function floats(dims: number[], seed: number): Tensor {
-  let s = seed >>> 0;
-  const data = Float32Array.from({ length: dims.reduce((p, d) => p * d, 1) }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  });
-  return new Tensor('float32', data, dims);
-}
-
-function ids(dims: number[], vocab: number, seed: number): Tensor {
-  return new Tensor('int64', BigInt64Array.from({ length: dims[0] * dims[1] }, (_, i) => BigInt((i * 37 + seed * 101) % vocab)), dims);
+  return { perSecond: (1000 * batch) / mean, p50Ms: median(times), runs: times.length };
 }
 
 function write(name: string, bytes: Uint8Array): string {
@@ -183,13 +161,6 @@ async function textToImageCase(batch: number, runners = ['OnnxCPU', 'OnnxWebGPU'
   return row;
 }
 
-/** The onnx-fp16 conversion of a model, as the navigator makes it. */
-function float16(bytes: Uint8Array): Uint8Array {
-  const converted = convertToFloat16(decodeModel(bytes));
-  if ('notApplicable' in converted) throw new Error(`onnx-fp16 does not apply: ${converted.notApplicable}`);
-  return encodeModel(converted.model);
-}
-
 /** WebGPU provider settings on one model: what the runner's variants choose between. */
 async function optionsCase(name: string, build: () => Uint8Array, feeds: Feeds, batch: number): Promise<Row[]> {
   const file = write(name, build());
@@ -267,9 +238,8 @@ function table(rows: Row[]): string {
 
 async function main(): Promise<void> {
   fs.mkdirSync(outDir, { recursive: true });
-  // fp16 is what a GPU gains most from; until src/plugins.ts registers it, the bench does, and says so.
-  const fp16Note = formatRegistry.has('onnx-fp16') ? 'onnx-fp16 registered in src/plugins.ts' : 'onnx-fp16 registered by bench/gpu.ts (not yet in src/plugins.ts)';
-  if (!formatRegistry.has('onnx-fp16')) registerFormat(onnxFp16Format);
+  // fp16 is what a GPU gains most from; the results say where it came from.
+  const fp16Note = 'onnx-fp16 registered in src/plugins.ts';
   const devices = await discoverDevices();
   const machine = `${devices.gpus.map(describeGpu).join(', ') || 'no GPU found'}; ${os.cpus()[0]?.model.trim()} (${os.cpus().length} logical cores); Node ${process.version}; onnxruntime-node ${require('onnxruntime-node/package.json').version}`;
   console.log(`machine: ${machine}\nWebGPU: ${devices.providers.webgpu.available ? 'available' : devices.providers.webgpu.reason}\nformats: ${formatRegistry.names().join(', ')} (${fp16Note})`);
@@ -296,7 +266,7 @@ async function main(): Promise<void> {
   const image = (b: number, size: number) => ({ pixel_values: floats([b, 3, size, size], b) });
   if (args.has('--options')) {
     await attempt('options', () => optionsCase('resnet50', () => resnet50(), image(32, 224), 32));
-    await attempt('options fp16', () => optionsCase('resnet50_fp16', () => float16(resnet50()), image(32, 224), 32));
+    await attempt('options fp16', () => optionsCase('resnet50_fp16', () => toFloat16(resnet50()), image(32, 224), 32));
   } else if (args.has('--tiny')) {
     await attempt('tiny_resnet b4', () => modelCase('tiny_resnet_b4', () => tinyResNet(), image(4, 32), 4));
     await attempt('tiny_encoder b2', () => modelCase('tiny_encoder_b2', () => tinyEncoder(), { input_ids: ids([2, 16], 100, 1) }, 2));

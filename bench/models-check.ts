@@ -9,6 +9,7 @@
 import * as ort from 'onnxruntime-node';
 import { bertBase, buildDenoiser, buildImageDecoder, buildTextEncoder, resnet50 } from '../src/models';
 import { DataType, decodeModel } from '../src/onnx/proto';
+import { median, timeRuns } from './timing';
 
 /**
  * Trainable parameters: float initializers other than BN running statistics and scalars, i.e. what
@@ -35,16 +36,7 @@ function filled(type: 'float32' | 'int64', dims: number[]): ort.Tensor {
 
 /** Median ms per run over ~0.5 s after a warm-up. */
 async function msPerRun(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<number> {
-  for (let i = 0; i < 5; i++) await session.run(feeds);
-  const times: number[] = [];
-  const end = performance.now() + 500;
-  while (performance.now() < end || times.length < 10) {
-    const start = performance.now();
-    await session.run(feeds);
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  return times[times.length >> 1];
+  return median(await timeRuns(() => session.run(feeds), { warmup: 5, minRuns: 10, minMs: 500 }));
 }
 
 async function large(): Promise<void> {

@@ -13,6 +13,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { navModule, OnnxModule, optimize } from '../src';
 import { GraphBuilder } from '../src/onnx/builder';
 import { cpuSessionOptions } from '../src/runners/onnx-cpu';
+import { median } from './timing';
 
 function tinyModel(): Uint8Array {
   const b = new GraphBuilder('tiny', { seed: 7 });
@@ -44,7 +45,6 @@ async function main(): Promise<void> {
     direct.push(await timeCalls(() => plain.run(feeds), calls));
     rebound.push(await timeCalls(() => module.run(feeds), calls));
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const [d, m] = [median(direct), median(rebound)];
   const result = {
     machine: `${os.cpus()[0].model.trim()} (${os.cpus().length} cores), Node ${process.version}`,

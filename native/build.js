@@ -35,13 +35,6 @@ const exists = (file) => {
     return false;
   }
 };
-const isDir = (dir) => {
-  try {
-    return fs.statSync(dir).isDirectory();
-  } catch {
-    return false;
-  }
-};
 
 /** x86_64-linux-gnu and the like: Debian's multiarch folder names. */
 function triplet() {
@@ -267,5 +260,3 @@ if (require.main === module) {
   }
   process.exitCode = 0;
 }
-
-module.exports = { findTensorRT, findCuda, findAll };

@@ -110,7 +110,8 @@ export interface TensorRTInfo {
 /**
  * The addon itself. Its errors carry a `code`: TRT_BAD_ARGUMENT, TRT_PARSE_FAILED,
  * TRT_PRECISION_NOT_IN_MODEL, TRT_NO_PROFILE, TRT_UNSUPPORTED, TRT_CALL_FAILED, CUDA_CALL_FAILED,
- * TRT_IO_FAILED. Messages name the failed call and end with TensorRT's last error messages.
+ * TRT_IO_FAILED, TRT_ADDON_ERROR (any other exception off the JS thread). Messages name the failed
+ * call and end with TensorRT's last error messages.
  */
 export interface TensorRTAddon {
   info(): TensorRTInfo;
@@ -179,4 +180,23 @@ export function loadTensorRT(options: LoadOptions = {}): LoadResult {
   } catch (error) {
     return { unavailable: `loading the TensorRT addon failed: ${String(error)}; ${BUILD_HINT}` };
   }
+}
+
+/** The addon a load function gave and its info(), or why there is none. */
+export type TensorRTProbe = { addon: TensorRTAddon; info: TensorRTInfo } | { unavailable: string };
+
+const probes = new WeakMap<() => LoadResult, TensorRTProbe>();
+
+/**
+ * `load()` and the addon's info(), once per load function (tests pass fakes of their own): the
+ * runner and every trt-* format ask. Throws what info() throws, and then remembers nothing.
+ */
+export function probeTensorRT(load: () => LoadResult = loadTensorRT): TensorRTProbe {
+  let probe = probes.get(load);
+  if (!probe) {
+    const loaded = load();
+    probe = 'unavailable' in loaded ? { unavailable: loaded.unavailable } : { addon: loaded.addon, info: loaded.addon.info() };
+    probes.set(load, probe);
+  }
+  return probe;
 }

@@ -1,6 +1,6 @@
 import * as crypto from 'crypto';
 import * as os from 'os';
-import { devicesSummary, discoverDevices } from './runners/device-discovery'; // [gpu runners]
+import { devicesSummary, discoverDevices, onnxruntimeVersion } from './runners/device-discovery'; // [gpu runners]; onnxruntimeVersion lives there (read once for both) since an import back from it would be a cycle
 
 export interface Environment {
   cpu: string;
@@ -33,14 +33,6 @@ export function currentEnvironment(): Environment {
 export function environmentKey(env: Environment): string {
   const { cpu, cores, platform, arch, node, onnxruntime, devices } = env;
   return crypto.createHash('sha256').update(JSON.stringify({ cpu, cores, platform, arch, node, onnxruntime, devices })).digest('hex');
-}
-
-function onnxruntimeVersion(): string {
-  try {
-    return (require('onnxruntime-node/package.json') as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
 }
 
 // [gpu runners] The environment with the GPUs and GPU providers found by device discovery (probed

@@ -4,6 +4,7 @@ import type { Precision } from './formats/format';
 import type { Environment } from './environment';
 import type { OutputError } from './tensors';
 import type { EndToEndReport } from './optimizer/end-to-end';
+import type { PipelineComparison } from './optimizer/pipeline-timing';
 
 /** Bump when the layout of status.json changes; older files are then re-optimized, not misread. */
 export const STATUS_FORMAT_VERSION = 1;
@@ -81,12 +82,17 @@ export interface ModuleStatus {
   outputFlow?: OutputFlow[];
 }
 
-export interface PipelineStatus {
-  beforeMs: number;
-  afterMs: number;
-  /** First and third quartile of the passes, before and after: how much they varied. */
-  beforeQuartilesMs: [number, number];
-  afterQuartilesMs: [number, number];
+/** The candidate a module's status selected; undefined where the status names no valid one. */
+export function selectedCandidate(status: ModuleStatus): CandidateStatus | undefined {
+  return status.candidates.find((c) => c.key === status.selected.key);
+}
+
+/** The source model on the CPU with default options, which every module's candidates include. */
+export function baselineCandidate(status: ModuleStatus): CandidateStatus {
+  return status.candidates.find((c) => c.key === status.baseline)!;
+}
+
+export interface PipelineStatus extends PipelineComparison {
   speedup: number;
   notes: string[];
   /** The comparison of the pipeline's final results with lower-precision modules against the original's. */

@@ -5,7 +5,7 @@ import type { Feeds } from './runners/runner';
 type NumericData = Exclude<Tensor['data'], string[]>;
 
 /** A copy of a tensor whose axis 0 is `batch` long, cycling through the rows it has. */
-export function tileBatch(tensor: Tensor, batch: number): Tensor {
+function tileBatch(tensor: Tensor, batch: number): Tensor {
   const rows = tensor.dims[0];
   if (rows === batch) return tensor;
   const data = tensor.data as NumericData;
@@ -64,9 +64,20 @@ export function compareTensors(output: string, candidate: Tensor, source: Tensor
     srcMax = Math.max(srcMax, Math.abs(b));
     diff2 += d * d; src2 += b * b; cand2 += a * a; dot += a * b;
   }
-  const relL2 = src2 > 0 ? Math.sqrt(diff2 / src2) : Math.sqrt(diff2);
-  const cosine = src2 > 0 && cand2 > 0 ? dot / Math.sqrt(src2 * cand2) : diff2 === 0 ? 1 : 0;
+  const { cosine, relL2 } = similarity(dot, cand2, src2, diff2);
   return { output, maxAbsError: maxAbs, maxRelError: maxRel, relL2, cosine, sourceMaxAbs: srcMax, nonFinite, shapeMismatch };
+}
+
+/**
+ * Cosine similarity and ||candidate - reference|| / ||reference||, from the dot product and the
+ * squared norms of the candidate, the reference and their difference. A zero vector has no
+ * direction: the cosine is 1 where both are equal, else 0; against a zero reference the error is absolute.
+ */
+export function similarity(dot: number, candidate2: number, reference2: number, difference2: number): { cosine: number; relL2: number } {
+  return {
+    cosine: candidate2 > 0 && reference2 > 0 ? dot / Math.sqrt(reference2 * candidate2) : difference2 === 0 ? 1 : 0,
+    relL2: reference2 > 0 ? Math.sqrt(difference2 / reference2) : Math.sqrt(difference2),
+  };
 }
 
 export function describeShape(dims: readonly number[]): string {

@@ -32,10 +32,6 @@ export class CallRecorder {
     private readonly batching: boolean,
   ) {}
 
-  get callCount(): number {
-    return this.calls;
-  }
-
   get sampleFiles(): readonly string[] {
     return this.files;
   }
@@ -60,10 +56,10 @@ export class CallRecorder {
     }
   }
 
-  /** A kept sample of the most frequent input shapes: what profiling tiles to each batch size. */
-  representativeSample(): string {
+  /** Where in sampleFiles a kept sample of the most frequent input shapes is: what profiling tiles to each batch size. */
+  representativeIndex(): number {
     const [key] = [...this.groups.entries()].reduce((a, b) => (b[1].count > a[1].count ? b : a));
-    return this.files[Math.max(0, this.fileKeys.indexOf(key))];
+    return Math.max(0, this.fileKeys.indexOf(key));
   }
 
   private checkType(name: string, type: string): void {

@@ -10,6 +10,11 @@ export interface Sample {
   outputs: Feeds;
 }
 
+/** A sample read back, with the file it came from. */
+export interface StoredSample extends Sample {
+  file: string;
+}
+
 interface TensorEntry {
   name: string;
   type: Tensor.Type;

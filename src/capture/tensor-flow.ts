@@ -3,7 +3,7 @@ import type { OnnxModule } from '../module/onnx-module';
 import { DATA_READS } from '../runners/gpu-resident';
 import { GPU_OUTPUTS } from '../runners/onnx-webgpu';
 import type { Feeds } from '../runners/runner';
-import type { ModuleStatus } from '../status';
+import { ModuleStatus, selectedCandidate } from '../status';
 
 /**
  * Which output tensors of a module go, unchanged and unread, into another module (or into the same
@@ -47,10 +47,6 @@ export class TensorFlowTracker {
   private active = false;
   private origins = new WeakMap<object, Origin>();
   private flows = new Map<string, Map<string, FlowState>>();
-
-  get capturing(): boolean {
-    return this.active;
-  }
 
   /** Starts a capture: what earlier captures learned is dropped. */
   start(): void {
@@ -188,12 +184,11 @@ type Bind = (module: OnnxModule<unknown, unknown>, status: ModuleStatus, moduleD
  */
 export async function keepOutputsOnGpu(entries: ResidentEntry[], bind: Bind): Promise<string[]> {
   const bound: BoundModule[] = entries.map(({ module, status }) => {
-    const candidate = status.candidates.find((c) => c.key === status.selected.key);
     const binding = module.binding;
     return {
       name: status.module,
       runner: binding.isSource ? undefined : binding.runner,
-      fixedShapes: Boolean(candidate?.fixedShapes),
+      fixedShapes: Boolean(selectedCandidate(status)?.fixedShapes),
       flow: status.outputFlow,
     };
   });

@@ -1,9 +1,6 @@
-import { saveConvertedModel } from '../onnx/converted-model';
+import { saveConvertedModel, type RewriteResult } from '../onnx/converted-model';
 import type { ModelProto } from '../onnx/messages';
 import type { ConversionContext, Format, Precision } from './format';
-
-/** What a graph rewrite returns: the new model and what it changed, or why it does not apply. */
-export type RewriteResult = { model: ModelProto; notes: string } | { notApplicable: string };
 
 /**
  * A format that rewrites the source graph in TypeScript and saves the result: the shape fp16, int8

@@ -1,5 +1,4 @@
 import { convertToFloat16, DEFAULT_FP16_KEEP_OPS } from '../onnx/float16';
-import { modelSourceDir } from '../onnx/model-io';
 import type { Format } from './format';
 import { graphRewriteFormat } from './graph-rewrite';
 
@@ -18,13 +17,13 @@ export interface OnnxFp16Options {
  * not applicable. A candidate for the GPU providers: on the CPU provider onnxruntime only adds casts
  * around float16, so the CPU runner does not load it.
  */
-export function createOnnxFp16Format(options: OnnxFp16Options = {}, name = 'onnx-fp16'): Format {
+export function createOnnxFp16Format(options: OnnxFp16Options = {}): Format {
   return graphRewriteFormat({
-    name,
+    name: 'onnx-fp16',
     precision: 'fp16',
     description: `float16 weights and compute, IO types kept; ${DEFAULT_FP16_KEEP_OPS.length} ops kept in float32 (plus fp16KeepOps)`,
     rewrite: (model, { config }) =>
-      convertToFloat16(model, { keepOps: [...(options.keepOps ?? []), ...config.fp16KeepOps], keepNodes: options.keepNodes, modelDir: modelSourceDir(model) }),
+      convertToFloat16(model, { keepOps: [...(options.keepOps ?? []), ...config.fp16KeepOps], keepNodes: options.keepNodes }),
   });
 }
 

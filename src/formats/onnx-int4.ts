@@ -1,10 +1,7 @@
-import { modelSourceDir } from '../onnx/model-io';
 import { quantizeMatMulNBits, type NBitsOptions } from '../onnx/quantize-nbits';
 import { DEFAULT_MIN_WEIGHT_ELEMENTS } from '../onnx/weight-matmuls';
 import type { Format } from './format';
 import { graphRewriteFormat } from './graph-rewrite';
-
-export type OnnxInt4Options = Omit<NBitsOptions, 'modelDir'>;
 
 /**
  * 4-bit weight-only quantization: MatMul and Gemm nodes whose B is a constant initializer of at
@@ -12,12 +9,12 @@ export type OnnxInt4Options = Omit<NBitsOptions, 'modelDir'>;
  * (blocks of 32 rows, symmetric, accuracy_level 4: int8 compute on onnxruntime's CPU provider).
  * Activations stay float32. A model with nothing to quantize is not applicable.
  */
-export function createOnnxInt4Format(options: OnnxInt4Options = {}, name = 'onnx-int4'): Format {
+export function createOnnxInt4Format(options: NBitsOptions = {}): Format {
   return graphRewriteFormat({
-    name,
+    name: 'onnx-int4',
     precision: 'int4',
     description: `4-bit block-wise MatMulNBits weights (block ${options.blockSize ?? 32}, ${options.symmetric === false ? 'asymmetric' : 'symmetric'}, ≥ ${options.minWeightElements ?? DEFAULT_MIN_WEIGHT_ELEMENTS} elements)`,
-    rewrite: (model) => quantizeMatMulNBits(model, { ...options, modelDir: modelSourceDir(model) }),
+    rewrite: (model) => quantizeMatMulNBits(model, options),
   });
 }
 

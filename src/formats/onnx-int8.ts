@@ -1,10 +1,7 @@
-import { modelSourceDir } from '../onnx/model-io';
 import { quantizeDynamic, type DynamicQuantizationOptions } from '../onnx/quantize-dynamic';
 import { DEFAULT_MIN_WEIGHT_ELEMENTS } from '../onnx/weight-matmuls';
 import type { Format } from './format';
 import { graphRewriteFormat } from './graph-rewrite';
-
-export type OnnxInt8Options = Omit<DynamicQuantizationOptions, 'modelDir'>;
 
 /**
  * Dynamic int8 quantization, as onnxruntime's quantize_dynamic does it: the weights of MatMul and
@@ -14,12 +11,12 @@ export type OnnxInt8Options = Omit<DynamicQuantizationOptions, 'modelDir'>;
  * under `minWeightElements` (default DEFAULT_MIN_WEIGHT_ELEMENTS) and the nodes in
  * `nodesToExclude` stay float32. A model with nothing to quantize is not applicable.
  */
-export function createOnnxInt8Format(options: OnnxInt8Options = {}, name = 'onnx-int8'): Format {
+export function createOnnxInt8Format(options: DynamicQuantizationOptions = {}): Format {
   return graphRewriteFormat({
-    name,
+    name: 'onnx-int8',
     precision: 'int8',
     description: `dynamic int8 quantization of MatMul/Gemm weights (${options.perChannel ? 'per channel' : 'per tensor'}, ≥ ${options.minWeightElements ?? DEFAULT_MIN_WEIGHT_ELEMENTS} elements)`,
-    rewrite: (model) => quantizeDynamic(model, { ...options, modelDir: modelSourceDir(model) }),
+    rewrite: (model) => quantizeDynamic(model, options),
   });
 }
 

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { InferenceSession } from 'onnxruntime-node';
+import { EXTERNAL_TENSOR_THRESHOLD } from '../onnx/converted-model';
 import type { Format } from './format';
 
 const EXTERNAL_WEIGHTS_ABOVE_BYTES = 32 * 2 ** 20;
@@ -27,7 +28,7 @@ export const onnxOptimizedFormat: Format = {
       logSeverityLevel: 3, // opset warnings of old models are noise here; failures still throw
       optimizedModelFilePath: partial,
       extra: external
-        ? { session: { optimized_model_external_initializers_file_name: dataFile, optimized_model_external_initializers_min_size_in_bytes: '1024' } }
+        ? { session: { optimized_model_external_initializers_file_name: dataFile, optimized_model_external_initializers_min_size_in_bytes: String(EXTERNAL_TENSOR_THRESHOLD) } }
         : {},
     });
     await session.release();

@@ -2,9 +2,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import {
   loadTensorRT,
+  probeTensorRT,
   type BuildEngineResult,
   type LoadResult,
   type ShapeRange,
+  type TensorRTPrecision,
   type TensorRTProfile,
 } from '../../native';
 import type { ModuleSignature } from '../capture/signature';
@@ -20,9 +22,7 @@ import { onnxFp16Format } from './onnx-fp16';
  * only from a model that carries QuantizeLinear/DequantizeLinear nodes (TensorRT does no calibration
  * here), e.g. one quantized with NVIDIA's ModelOpt.
  */
-export type TensorRTFormatPrecision = 'fp32' | 'tf32' | 'fp16' | 'bf16' | 'int8' | 'fp8';
-
-const PRECISIONS = ['fp32', 'tf32', 'fp16', 'bf16', 'int8', 'fp8'] as const satisfies readonly TensorRTFormatPrecision[];
+const PRECISIONS = ['fp32', 'tf32', 'fp16', 'bf16', 'int8', 'fp8'] as const satisfies readonly TensorRTPrecision[];
 
 export const TENSORRT_FORMAT_NAMES = PRECISIONS.map((precision) => `trt-${precision}`);
 
@@ -115,7 +115,7 @@ async function fp16Model(context: ConversionContext): Promise<{ path: string } |
 
 /** Formats that build a TensorRT engine (`model.plan`) from the source ONNX model. */
 export function createTensorRTFormat(
-  precision: TensorRTFormatPrecision,
+  precision: TensorRTPrecision,
   load: () => LoadResult = loadTensorRT,
 ): Format {
   const name = `trt-${precision}`;
@@ -126,9 +126,9 @@ export function createTensorRTFormat(
       `TensorRT engine built with ${precision} precision` +
       (precision === 'fp16' ? ' (TensorRT 11: from the onnx-fp16 conversion)' : precision === 'bf16' ? ' (TensorRT 11: only from a model already in bf16)' : ''),
     async convert(context: ConversionContext): Promise<ConversionResult> {
-      const loaded = load();
+      const loaded = probeTensorRT(load);
       if ('unavailable' in loaded) return { notApplicable: loaded.unavailable };
-      const info = loaded.addon.info();
+      const info = loaded.info;
       if (info.deviceCount === 0 || !info.device) {
         return {
           notApplicable: `TensorRT ${info.tensorrtVersion} is here, but no CUDA device is visible (${info.cudaError ?? 'none found'})`,

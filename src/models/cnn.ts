@@ -1,4 +1,4 @@
-import { Net, conv2d, newNet, uniformArray } from './layers';
+import { Net, conv2d, newNet, uniformArray, uniformParam } from './layers';
 
 /**
  * ResNet-shaped image classifier: conv 7x7/2 + BN + ReLU + maxpool stem, stages of basic or bottleneck
@@ -41,17 +41,17 @@ const RESIDUAL_BRANCH_GAMMA = 0.3;
  */
 function batchNorm(net: Net, x: string, name: string, channels: number, gammaScale = 1): string {
   const { b } = net;
+  // Scaled after the draw, in float32, so not a uniformParam.
   const gamma = uniformArray(net, channels, 0.8, 1.0).map((g) => g * gammaScale);
-  const param = (suffix: string, data: Float32Array): string =>
-    b.initializer(`${name}.${suffix}`, data, [channels], 'float32');
+  const param = (suffix: string, lo: number, hi: number): string => uniformParam(net, `${name}.${suffix}`, [channels], lo, hi);
   return b.op(
     'BatchNormalization',
     [
       x,
-      param('weight', gamma),
-      param('bias', uniformArray(net, channels, -0.1, 0.1)),
-      param('running_mean', uniformArray(net, channels, -0.1, 0.1)),
-      param('running_var', uniformArray(net, channels, 0.8, 1.2)),
+      b.initializer(`${name}.weight`, gamma, [channels], 'float32'),
+      param('bias', -0.1, 0.1),
+      param('running_mean', -0.1, 0.1),
+      param('running_var', 0.8, 1.2),
     ],
     { epsilon: 1e-5 },
   );

@@ -71,7 +71,7 @@ function splitHeads(net: Net, x: string, shape: string, keys: boolean): string {
 }
 
 /** Multi-head self-attention including the output projection; returns [batch, seq, hidden]. */
-export function selfAttention(net: Net, x: string, name: string, hidden: number, heads: number, bias?: string): string {
+function selfAttention(net: Net, x: string, name: string, hidden: number, heads: number, bias?: string): string {
   const { b } = net;
   const headDim = hidden / heads;
   if (!Number.isInteger(headDim)) throw new Error(`hidden ${hidden} is not divisible by heads ${heads}`);

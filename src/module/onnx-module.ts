@@ -70,8 +70,10 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
     // Hot path of a rebound module without mappings: one check and the session's own promise.
     const selected = this.selected;
     const mapping = this.options;
-    if (selected && !this.recorder && !this.bypassed && !mapping?.inputMapping && !mapping?.outputMapping && selected.accepts(input as Feeds)) {
-      return selected.run(input as Feeds) as Promise<unknown> as Promise<Out>;
+    if (selected && !this.recorder && !this.bypassed && !mapping?.inputMapping && !mapping?.outputMapping) {
+      // Inputs the selected session does not take go to the source, without asking it again.
+      const outputs = selected.accepts(input as Feeds) ? selected.run(input as Feeds) : this.runSource(input as Feeds);
+      return outputs as Promise<unknown> as Promise<Out>;
     }
     return this.runMapped(input);
   }
@@ -121,6 +123,11 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
   private async runFeeds(feeds: Feeds): Promise<Feeds> {
     const selected = this.selected;
     if (selected && !this.recorder && !this.bypassed && selected.accepts(feeds)) return selected.run(feeds);
+    return this.runSource(feeds);
+  }
+
+  /** The original model, recording the call while the optimizer captures. */
+  private async runSource(feeds: Feeds): Promise<Feeds> {
     if (this.recorder) feeds = tensorFlow.consume(this.name ?? '', feeds); // [tensor-flow] unwrap tracked outputs, note edges
     this.sourceCalls++;
     const source = await this.source();
@@ -143,12 +150,7 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
     return this.sourceSession;
   }
 
-  private async createSourceSession(): Promise<RunnerSession> {
-    const options = { executionProviders: ['cpu'], ...this.sessionOptions };
-    if (typeof this.model === 'string') {
-      return createOrtSession({ format: 'onnx', path: this.model, precision: 'fp32', sizeBytes: 0 }, options);
-    }
-    const session = await InferenceSession.create(this.model, options);
-    return { run: (feeds) => session.run(feeds) as Promise<Feeds>, accepts: () => true, release: () => session.release() };
+  private createSourceSession(): Promise<RunnerSession> {
+    return createOrtSession(this.model, { executionProviders: ['cpu'], ...this.sessionOptions });
   }
 }

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { isExternalTensor } from './external-data';
-import { isDefaultDomain } from './graph';
+import { findOpset } from './graph';
 import type { ModelProto } from './messages';
 import { modelSourceDir, writeModel } from './model-io';
 import { rawByteLength } from './data-types';
@@ -17,9 +17,12 @@ import { forEachTensor } from './tensor-walk';
  * they are then written tensor by tensor rather than encoded into one more model-sized buffer, which
  * keeps optimize's peak memory down (and a protobuf cannot pass 2 GB at all).
  */
-export const EXTERNAL_DATA_ABOVE_BYTES = 64 * 2 ** 20;
+const EXTERNAL_DATA_ABOVE_BYTES = 64 * 2 ** 20;
 /** In such a model, initializers larger than this go to the external data file. */
 export const EXTERNAL_TENSOR_THRESHOLD = 1024;
+
+/** What a graph rewrite (fp16, int8, int4) returns: the new model and what it changed, or why it does not apply. */
+export type RewriteResult = { model: ModelProto; notes: string } | { notApplicable: string };
 
 export interface SavedModel {
   /** Absolute path of the .onnx file. */
@@ -34,10 +37,9 @@ export interface SavedModel {
  * version). The model is not changed; a copy with a new opset list is returned when needed.
  */
 export function withOpset(model: ModelProto, domain: string, version: number): ModelProto {
-  const imports = model.opsetImport ?? [];
-  const found = imports.find((entry) => (isDefaultDomain(domain) ? isDefaultDomain(entry.domain) : entry.domain === domain));
+  const found = findOpset(model, domain);
   if (found && (found.version ?? 0) >= version) return model;
-  const others = imports.filter((entry) => entry !== found);
+  const others = (model.opsetImport ?? []).filter((entry) => entry !== found);
   return { ...model, opsetImport: [...others, { ...found, domain, version }] };
 }
 
@@ -62,6 +64,6 @@ export function saveConvertedModel(model: ModelProto, outputDir: string, source:
     sourceDir: modelSourceDir(source),
     externalDataThreshold: external ? EXTERNAL_TENSOR_THRESHOLD : undefined,
   });
-  const sizeBytes = fs.statSync(target).size + (result.externalDataPath ? fs.statSync(result.externalDataPath).size : 0);
+  const sizeBytes = result.modelBytes + (result.externalDataPath ? fs.statSync(result.externalDataPath).size : 0);
   return { path: target, sizeBytes, externalDataPath: result.externalDataPath };
 }

@@ -3,7 +3,7 @@
  *
  * Type strings are those of onnxruntime-common's Tensor.Type ('float32', 'float16', 'int64', ...).
  * ONNX types that onnxruntime's JS API cannot hold as tensors (bfloat16, float8, complex, ...) get a
- * lowercase name of their own here so that code can still name them; `isOrtTensorType` tells which.
+ * lowercase name of their own here so that code can still name them; `ortTypeOf` refuses them.
  */
 import { NavigatorError } from '../errors';
 
@@ -36,8 +36,6 @@ export const DataType = {
   UINT2: 25,
   INT2: 26,
 } as const;
-
-export type DataTypeName = keyof typeof DataType;
 
 /** Element types of onnxruntime-node tensors (onnxruntime-common Tensor.Type). */
 export type OrtTensorType =
@@ -119,10 +117,6 @@ export function dataTypeOf(type: string): number {
     });
   }
   return info.code;
-}
-
-export function isOrtTensorType(type: string): type is OrtTensorType {
-  return BY_TYPE.get(type)?.ort === true;
 }
 
 /** Bits per element in raw_data (4 for int4, 16 for float16, ...); undefined for strings. */

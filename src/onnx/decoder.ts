@@ -7,9 +7,7 @@
  */
 import type { Message } from './codec';
 import type { FieldDef, MessageSchema } from './schema';
-import { decodeUtf8, joinBigInt64, joinInt64, WIRE_LENGTH_DELIMITED, WireError, WireReader } from './wire';
-
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+import { decodeUtf8, joinBigInt64, joinInt64, LITTLE_ENDIAN_HOST, WIRE_LENGTH_DELIMITED, WireError, WireReader } from './wire';
 
 export function decodeMessage(bytes: Uint8Array, schema: MessageSchema): Message {
   // A Node Buffer's slice() is a view, not a copy; decode from a plain Uint8Array view instead so

@@ -10,7 +10,7 @@
  * unknown type.
  */
 import { DataType } from './data-types';
-import { getAttribute, isDefaultDomain, subgraphsOf, topologicalOrder } from './graph';
+import { getAttribute, intAttribute, isDefaultDomain, subgraphsOf, topologicalOrder } from './graph';
 import type { GraphProto, NodeProto, TypeProto } from './messages';
 
 /** The type given to values that are not tensors (sequences, maps, optionals). */
@@ -19,10 +19,6 @@ export const NON_TENSOR = -1;
 type Rule = (node: NodeProto, inputs: (number | undefined)[]) => (number | undefined)[];
 
 const all = (type: number | undefined): Rule => (node) => (node.output ?? []).map(() => type);
-const intAttribute = (node: NodeProto, name: string): number | undefined => {
-  const value = getAttribute(node, name)?.i;
-  return value === undefined ? undefined : Number(value);
-};
 const attributeOr = (name: string, fallback: (inputs: (number | undefined)[]) => number | undefined): Rule => (node, inputs) =>
   all(intAttribute(node, name) ?? fallback(inputs))(node, inputs);
 const firstThen = (...rest: number[]): Rule => (_node, inputs) => [inputs[0], ...rest];
@@ -92,9 +88,10 @@ for (const op of SEQUENCE_OPS) RULES[op] = all(NON_TENSOR);
 
 /**
  * The element type (a DataType code) of every tensor name the graph defines or reads, subgraphs
- * excluded; `outer` gives the types of names visible from enclosing graphs.
+ * excluded; `outer` gives the types of names visible from enclosing graphs. `order` is the graph's
+ * topological order when the caller has it already.
  */
-export function inferElementTypes(graph: GraphProto, outer: ReadonlyMap<string, number> = new Map()): Map<string, number> {
+export function inferElementTypes(graph: GraphProto, outer: ReadonlyMap<string, number> = new Map(), order?: readonly NodeProto[]): Map<string, number> {
   const types = new Map(outer);
   const declared = new Map<string, number>();
   for (const info of [...(graph.valueInfo ?? []), ...(graph.output ?? []), ...(graph.input ?? [])]) {
@@ -105,7 +102,7 @@ export function inferElementTypes(graph: GraphProto, outer: ReadonlyMap<string, 
   for (const tensor of graph.initializer ?? []) if (tensor.name && tensor.dataType) types.set(tensor.name, tensor.dataType);
   for (const sparse of graph.sparseInitializer ?? []) if (sparse.values?.name && sparse.values.dataType) types.set(sparse.values.name, sparse.values.dataType);
 
-  for (const node of topologicalOrder(graph, types.keys())) {
+  for (const node of order ?? topologicalOrder(graph, types.keys())) {
     const inputs = (node.input ?? []).map((name) => (name ? types.get(name) : undefined));
     const inferred = nodeOutputTypes(node, inputs);
     (node.output ?? []).forEach((name, index) => {
@@ -118,7 +115,7 @@ export function inferElementTypes(graph: GraphProto, outer: ReadonlyMap<string, 
 }
 
 /** The element type of a TypeProto: the tensor's elem_type, NON_TENSOR for other values, undefined if absent. */
-export function typeProtoElementType(type: TypeProto | undefined): number | undefined {
+function typeProtoElementType(type: TypeProto | undefined): number | undefined {
   if (!type) return undefined;
   if (type.tensorType) return type.tensorType.elemType || undefined;
   if (type.sequenceType || type.mapType || type.optionalType || type.opaqueType || type.sparseTensorType) return NON_TENSOR;

@@ -5,9 +5,18 @@
  */
 import type { Message } from './codec';
 import type { FieldDef, MessageSchema } from './schema';
-import { splitBigInt64, splitInt64, utf8Length, varintSize32, varintSize64, WireError, WireWriter } from './wire';
-
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+import {
+  LITTLE_ENDIAN_HOST,
+  splitBigInt64,
+  splitInt64,
+  utf8Length,
+  varintSize32,
+  varintSize64,
+  WIRE_FIXED32,
+  WIRE_FIXED64,
+  WireError,
+  WireWriter,
+} from './wire';
 
 /** Sizes recorded by the measuring pass in pre-order, consumed in the same order by the writing pass. */
 let sizes: number[] = [];
@@ -47,7 +56,13 @@ function measureMessage(msg: Message, schema: MessageSchema): number {
       if (list.length === 0) continue;
       if (field.packed) {
         let payload = 0;
-        for (index = 0; index < list.length; index++) payload += measureElement(field, list[index]);
+        if (field.wireType === WIRE_FIXED32 || field.wireType === WIRE_FIXED64) {
+          // float_data, double_data (whole weights): measured without visiting each element.
+          payload = list.length * (field.wireType === WIRE_FIXED32 ? 4 : 8);
+          index = list.length; // where the loop below leaves it: a later field's error path names it
+        } else {
+          for (index = 0; index < list.length; index++) payload += measureElement(field, list[index]);
+        }
         sizes.push(payload);
         size += field.packedTagSize + varintSize32(payload) + payload;
       } else {
@@ -93,8 +108,8 @@ function measureValue(field: FieldDef, value: unknown): number {
 
 function measureElement(field: FieldDef, value: unknown): number {
   switch (field.wireType) {
-    case 5: return 4;
-    case 1: return 8;
+    case WIRE_FIXED32: return 4;
+    case WIRE_FIXED64: return 8;
     default: {
       const [lo, hi] = varintHalves(field, value);
       return varintSize64(lo, hi);
@@ -178,8 +193,8 @@ function writePackedRun(w: WireWriter, field: FieldDef, list: ArrayLike<unknown>
 }
 
 function writeElement(w: WireWriter, field: FieldDef, value: unknown): void {
-  if (field.wireType === 5) w.writeFloat(value as number);
-  else if (field.wireType === 1) w.writeDouble(value as number);
+  if (field.wireType === WIRE_FIXED32) w.writeFloat(value as number);
+  else if (field.wireType === WIRE_FIXED64) w.writeDouble(value as number);
   else {
     const [lo, hi] = varintHalves(field, value);
     w.writeVarint64(lo, hi);

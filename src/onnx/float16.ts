@@ -16,13 +16,15 @@
  *   0 < |x| < 1e-7 → ±1e-7, so that epsilons do not flush to zero); 0, ±inf and NaN are kept;
  * - a graph output computed in float16 is renamed `<name>_fp16` inside and Cast back under its name.
  */
+import type { RewriteResult } from './converted-model';
 import { DataType } from './data-types';
 import { inferElementTypes, NON_TENSOR } from './element-types';
 import {
   definedNames,
-  findInitializer,
   float32ToFloat16Bits,
   getAttribute,
+  initializersByName,
+  intAttr,
   isDefaultDomain,
   nameGenerator,
   opsetVersion,
@@ -33,6 +35,7 @@ import {
   topologicalOrder,
 } from './graph';
 import { AttributeType, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './messages';
+import { modelSourceDir } from './model-io';
 
 const FLOAT = DataType.FLOAT;
 const FLOAT16 = DataType.FLOAT16;
@@ -79,46 +82,43 @@ const FLOAT32_OUTPUTS: Record<string, number[]> = {
 const TYPE_AGNOSTIC_OPS = new Set(['Shape', 'Size']);
 
 /** float16's largest finite value, and the smallest magnitude a constant is clamped up to. */
-export const FLOAT16_MAX = 65504;
-export const FLOAT16_MIN_POSITIVE = 1e-7;
+const FLOAT16_MAX = 65504;
+const FLOAT16_MIN_POSITIVE = 1e-7;
 
 export interface Float16Options {
   /** Ops kept in float32 besides DEFAULT_FP16_KEEP_OPS: 'OpType' (default domain) or 'domain:OpType'. */
   keepOps?: readonly string[];
   /** Names of nodes kept in float32. */
   keepNodes?: readonly string[];
-  /** Directory external tensors are relative to (readModel's directory). */
-  modelDir?: string;
 }
-
-export type Float16Result = { model: ModelProto; notes: string } | { notApplicable: string };
 
 type Precision = typeof FLOAT | typeof FLOAT16;
 
-export function convertToFloat16(model: ModelProto, options: Float16Options = {}): Float16Result {
+export function convertToFloat16(model: ModelProto, options: Float16Options = {}): RewriteResult {
   const graph = model.graph;
   if (!graph) return { notApplicable: 'the model has no graph' };
   const opset = opsetVersion(model) ?? 1;
   if (opset < MIN_OPSET) return { notApplicable: `the model's opset ${opset} is below ${MIN_OPSET}, where Cast takes its target type as an integer` };
   const already = float16Evidence(graph);
   if (already) return { notApplicable: `the model is already in float16 (${already})` };
-  const types = inferElementTypes(graph);
+  const order = topologicalOrder(graph);
+  const types = inferElementTypes(graph, new Map(), order);
   const nonTensor = [...types].find(([, type]) => type === NON_TENSOR);
   if (nonTensor) return { notApplicable: `the graph passes a sequence, map or optional value ("${nonTensor[0]}"), which this conversion does not handle` };
   if (![...types.values()].includes(FLOAT)) return { notApplicable: 'the model has no float32 tensors to convert' };
-  const converter = new Float16Converter(graph, types, options);
+  const converter = new Float16Converter(graph, types, order, options, modelSourceDir(model));
   const problem = converter.plan();
   if (problem) return { notApplicable: problem };
   return converter.rewrite(model);
 }
 
 class Float16Converter {
-  private readonly order: NodeProto[];
   private readonly precisionOf = new Map<NodeProto, Precision>();
   private readonly keepOps: Set<string>;
   private readonly keepNodes: Set<string>;
   private readonly graphInputs: Set<string>;
   private readonly graphOutputs: Set<string>;
+  private readonly initializers: Map<string, TensorProto>;
   /** Float tensor → its name and precision where it is produced. */
   private readonly home = new Map<string, { name: string; precision: Precision }>();
   /** Float tensor → the names of its versions in each precision (casts, initializer copies). */
@@ -130,12 +130,20 @@ class Float16Converter {
   private clamped = 0;
   private convertedInitializers = 0;
 
-  constructor(private readonly graph: GraphProto, private readonly types: Map<string, number>, private readonly options: Float16Options) {
-    this.order = topologicalOrder(graph);
+  constructor(
+    private readonly graph: GraphProto,
+    private readonly types: Map<string, number>,
+    /** The graph's nodes in topological order. */
+    private readonly order: NodeProto[],
+    options: Float16Options,
+    /** Directory external tensors are relative to (readModel's directory). */
+    private readonly modelDir: string | undefined,
+  ) {
     this.keepOps = new Set([...DEFAULT_FP16_KEEP_OPS, ...(options.keepOps ?? [])]);
     this.keepNodes = new Set(options.keepNodes ?? []);
     this.graphInputs = new Set((graph.input ?? []).map((input) => input.name ?? ''));
     this.graphOutputs = new Set((graph.output ?? []).map((output) => output.name ?? ''));
+    this.initializers = initializersByName(graph);
     this.fresh = nameGenerator(graph);
   }
 
@@ -202,7 +210,7 @@ class Float16Converter {
     for (const name of this.graphInputs) if (this.isFloat(name)) this.home.set(name, { name, precision: FLOAT });
   }
 
-  rewrite(model: ModelProto): Float16Result {
+  rewrite(model: ModelProto): RewriteResult {
     const graph = this.graph;
     const initializer = (graph.initializer ?? []).map((tensor) => {
       const name = tensor.name ?? '';
@@ -273,12 +281,8 @@ class Float16Converter {
     for (const name of node.output ?? []) if (this.isFloat(name)) this.home.set(name, { name, precision: FLOAT });
     let attribute = node.attribute;
     if (subgraphsOf(node).length > 0) {
-      attribute = attribute?.map((a) => {
-        const rename = (name: string): string | undefined => (this.isFloat(name) && this.home.has(name) && this.homeOf(name).precision !== FLOAT ? this.need(name, FLOAT) : undefined);
-        if (a.g) return { ...a, g: renameOuterReads(a.g, rename) };
-        if (a.graphs) return { ...a, graphs: a.graphs.map((g) => renameOuterReads(g, rename)) };
-        return a;
-      });
+      const rename = (name: string): string | undefined => (this.isFloat(name) && this.home.has(name) && this.homeOf(name).precision !== FLOAT ? this.need(name, FLOAT) : undefined);
+      attribute = attribute?.map((a) => mapSubgraphs(a, (g) => renameOuterReads(g, rename)));
     }
     return { ...node, input, attribute };
   }
@@ -320,7 +324,7 @@ class Float16Converter {
     if (existing) return existing;
     const suffix = precision === FLOAT16 ? 'fp16' : 'fp32';
     const target = this.fresh(`${name}_${suffix}`);
-    const tensor = !this.graphInputs.has(name) ? findInitializer(this.graph, name) : undefined;
+    const tensor = !this.graphInputs.has(name) ? this.initializers.get(name) : undefined;
     if (tensor && precision === FLOAT16) this.newInitializers.push(this.toFloat16Tensor(tensor, target));
     else this.nodes.push(this.castNode(home.name, target, precision));
     versions.set(precision, target);
@@ -329,12 +333,11 @@ class Float16Converter {
 
   private castNode(from: string, to: string, precision: Precision): NodeProto {
     this.casts++;
-    const attribute: AttributeProto = { name: 'to', type: AttributeType.INT, i: precision };
-    return { input: [from], output: [to], name: this.fresh(`${to}_cast`), opType: 'Cast', attribute: [attribute] };
+    return { input: [from], output: [to], name: this.fresh(`${to}_cast`), opType: 'Cast', attribute: [intAttr('to', precision)] };
   }
 
   private toFloat16Tensor(tensor: TensorProto, name: string): TensorProto {
-    const values = tensorToFloat32(tensor, this.options.modelDir);
+    const values = tensorToFloat32(tensor, this.modelDir);
     const bits = new Uint16Array(values.length);
     for (let i = 0; i < values.length; i++) {
       let value = values[i];
@@ -381,14 +384,17 @@ function renameOuterReads(graph: GraphProto, rename: (name: string) => string | 
   const outer = (name: string): string | undefined => (own.has(name) ? undefined : rename(name));
   const node = (graph.node ?? []).map((n) => {
     const input = (n.input ?? []).map((name) => (name ? outer(name) ?? name : name));
-    const attribute = n.attribute?.map((a) => {
-      if (a.g) return { ...a, g: renameOuterReads(a.g, outer) };
-      if (a.graphs) return { ...a, graphs: a.graphs.map((g) => renameOuterReads(g, outer)) };
-      return a;
-    });
+    const attribute = n.attribute?.map((a) => mapSubgraphs(a, (g) => renameOuterReads(g, outer)));
     return { ...n, input, attribute };
   });
   return { ...graph, node };
+}
+
+/** The attribute with the graph(s) it holds replaced by `map`'s results; other attributes as they are. */
+function mapSubgraphs(attribute: AttributeProto, map: (graph: GraphProto) => GraphProto): AttributeProto {
+  if (attribute.g) return { ...attribute, g: map(attribute.g) };
+  if (attribute.graphs) return { ...attribute, graphs: attribute.graphs.map((g) => map(g)) };
+  return attribute;
 }
 
 function withElemType(info: ValueInfoProto, elemType: number): ValueInfoProto {

@@ -7,7 +7,17 @@
  * new Dimension objects) rather than editing nested objects that may be shared.
  */
 import { NavigatorError } from '../errors';
-import type { AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from './messages';
+import {
+  AttributeType,
+  type AttributeProto,
+  type Dimension,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type OperatorSetIdProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from './messages';
 
 export * from './tensor-data';
 
@@ -16,6 +26,13 @@ export type Dim = number | string;
 
 export function findInitializer(graph: GraphProto, name: string): TensorProto | undefined {
   return graph.initializer?.find((tensor) => tensor.name === name);
+}
+
+/** The graph's initializers by name, for repeated lookups; like findInitializer, the first of a name wins. */
+export function initializersByName(graph: GraphProto): Map<string, TensorProto> {
+  const byName = new Map<string, TensorProto>();
+  for (const tensor of graph.initializer ?? []) if (tensor.name !== undefined && !byName.has(tensor.name)) byName.set(tensor.name, tensor);
+  return byName;
 }
 
 /** The ValueInfoProto describing `name`, looked up in inputs, outputs, then value_info. */
@@ -83,6 +100,17 @@ export function subgraphsOf(node: NodeProto): GraphProto[] {
 
 export function getAttribute(node: NodeProto, name: string): AttributeProto | undefined {
   return node.attribute?.find((attribute) => attribute.name === name);
+}
+
+/** An INT attribute's value as a number; undefined when the node does not set it. */
+export function intAttribute(node: NodeProto, name: string): number | undefined {
+  const value = getAttribute(node, name)?.i;
+  return value === undefined ? undefined : Number(value);
+}
+
+/** A new INT attribute. */
+export function intAttr(name: string, value: number): AttributeProto {
+  return { name, type: AttributeType.INT, i: value };
 }
 
 /** Names a graph defines itself: inputs, initializers (dense and sparse), node outputs. */
@@ -195,10 +223,14 @@ export function isTopologicallySorted(graph: GraphProto, outerScope: Iterable<st
   return order.every((node, index) => node === graph.node![index]);
 }
 
-/** The opset version the model imports for a domain ('' and 'ai.onnx' are the same); undefined if none. */
+/** The model's opset import for a domain ('' and 'ai.onnx' are the same); undefined if none. */
+export function findOpset(model: ModelProto, domain = ''): OperatorSetIdProto | undefined {
+  return model.opsetImport?.find((opset) => (isDefaultDomain(domain) ? isDefaultDomain(opset.domain) : opset.domain === domain));
+}
+
+/** The opset version the model imports for a domain; undefined if none. */
 export function opsetVersion(model: ModelProto, domain = ''): number | undefined {
-  const entry = model.opsetImport?.find((opset) => (isDefaultDomain(domain) ? isDefaultDomain(opset.domain) : opset.domain === domain));
-  return entry?.version;
+  return findOpset(model, domain)?.version;
 }
 
 /**
@@ -243,8 +275,7 @@ export function setInputShape(graph: GraphProto, inputName: string, shape: (Dim 
   const tensorType = input.type?.tensorType;
   if (!tensorType) throw new NavigatorError('graph input is not a tensor, so it has no shape to set', { subject: inputName });
   const current = tensorType.shape?.dim ?? [];
-  const dim = shape.map((value, axis): Dimension => (value === null ? current[axis] ?? {} : makeDimension(value, current[axis])));
-  inputs[index] = { ...input, type: { ...input.type, tensorType: { ...tensorType, shape: { ...tensorType.shape, dim } } } };
+  inputs[index] = withDims(input, shape.map((value, axis): Dimension => (value === null ? current[axis] ?? {} : makeDimension(value, current[axis]))));
 }
 
 /**
@@ -255,11 +286,9 @@ export function fixDimParam(graph: GraphProto, dimParam: string, value: number):
   let fixed = 0;
   const fixList = (list: ValueInfoProto[] | undefined): void => {
     list?.forEach((info, index) => {
-      const tensorType = info.type?.tensorType;
-      const dims = tensorType?.shape?.dim;
-      if (!tensorType || !dims?.some((d) => d.dimParam === dimParam)) return;
-      const dim = dims.map((d) => (d.dimParam === dimParam ? (fixed++, makeDimension(value, d)) : d));
-      list[index] = { ...info, type: { ...info.type, tensorType: { ...tensorType, shape: { ...tensorType.shape, dim } } } };
+      const dims = info.type?.tensorType?.shape?.dim;
+      if (!dims?.some((d) => d.dimParam === dimParam)) return;
+      list[index] = withDims(info, dims.map((d) => (d.dimParam === dimParam ? (fixed++, makeDimension(value, d)) : d)));
     });
   };
   fixList(graph.input);
@@ -272,6 +301,12 @@ export function fixDimParam(graph: GraphProto, dimParam: string, value: number):
 export function valueInfoShape(info: ValueInfoProto): Dim[] | undefined {
   const dims = info.type?.tensorType?.shape?.dim;
   return dims?.map((d) => d.dimValue ?? d.dimParam ?? '?');
+}
+
+/** A copy of a tensor value info with new dims; the objects around them are copied, not changed. */
+function withDims(info: ValueInfoProto, dim: Dimension[]): ValueInfoProto {
+  const tensorType = info.type?.tensorType;
+  return { ...info, type: { ...info.type, tensorType: { ...tensorType, shape: { ...tensorType?.shape, dim } } } };
 }
 
 function makeDimension(value: Dim, previous?: Dimension): Dimension {

@@ -41,8 +41,6 @@ export interface WriteModelOptions {
   externalDataFile?: string;
   /** Directory that this model's external data locations are relative to. Default: where readModel read it. */
   sourceDir?: string;
-  /** Offset alignment of tensors in the external data file. Default 4096. */
-  alignment?: number;
 }
 
 export interface WriteModelResult {
@@ -57,6 +55,8 @@ export interface WriteModelResult {
 const sourceDirs = new WeakMap<ModelProto, string>();
 
 const COPY_CHUNK_BYTES = 16 * 1024 * 1024;
+/** Offset alignment of tensors in the external data file. */
+const EXTERNAL_DATA_ALIGNMENT = 4096;
 
 export function readModel(filePath: string, options: ReadModelOptions = {}): ModelProto {
   let bytes: Uint8Array;
@@ -89,7 +89,7 @@ export function writeModel(filePath: string, model: ModelProto, options: WriteMo
   const dir = path.dirname(target);
   fs.mkdirSync(dir, { recursive: true });
   const dataName = options.externalDataFile ?? `${path.basename(target)}.data`;
-  const data = new ExternalDataWriter(dir, dataName, options.alignment ?? 4096);
+  const data = new ExternalDataWriter(dir, dataName);
   const sourceDir = options.sourceDir ?? sourceDirs.get(model) ?? dir;
   const threshold = options.externalDataThreshold;
   try {
@@ -120,7 +120,7 @@ class ExternalDataWriter {
   private chunk: Uint8Array | undefined;
   private readonly finalPath: string;
 
-  constructor(dir: string, private readonly location: string, private readonly alignment: number) {
+  constructor(dir: string, private readonly location: string) {
     this.finalPath = resolveExternalPath(dir, location);
   }
 
@@ -175,7 +175,7 @@ class ExternalDataWriter {
       this.fd = fs.openSync(this.tempPath, 'w');
     }
     // Aligned offsets let runtimes map weights straight from the file; the gap stays zero.
-    const offset = Math.ceil(this.position / this.alignment) * this.alignment;
+    const offset = Math.ceil(this.position / EXTERNAL_DATA_ALIGNMENT) * EXTERNAL_DATA_ALIGNMENT;
     this.position = offset + length;
     this.tensors++;
     this.bytes += length;

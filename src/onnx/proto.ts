@@ -2,7 +2,7 @@
  * ONNX protobuf in and out, with no protobuf library: the public entry points of the codec.
  *
  * - decodeModel / encodeModel for ModelProto; decodeTensor / encodeTensor for TensorProto files
- *   (the input_*.pb / output_*.pb of ONNX test data sets); decodeGraph for a GraphProto.
+ *   (the input_*.pb / output_*.pb of ONNX test data sets).
  * - Message shapes are in messages.ts, field tables in schema.ts, the generic codec in codec.ts,
  *   data type codes and onnxruntime type names in data-types.ts; all are re-exported here.
  *
@@ -11,7 +11,7 @@
  */
 import { NavigatorError } from '../errors';
 import { decodeMessage, encodeMessage, MessageTooLargeError, type Message } from './codec';
-import type { GraphProto, ModelProto, TensorProto } from './messages';
+import type { ModelProto, TensorProto } from './messages';
 import { SCHEMAS } from './schema';
 import { WireError } from './wire';
 
@@ -19,7 +19,7 @@ export * from './messages';
 export * from './data-types';
 
 /** Protobuf messages must stay below 2 GiB: protobuf libraries (and onnxruntime) refuse larger ones. */
-export const MAX_PROTOBUF_BYTES = 2 ** 31 - 1;
+const MAX_PROTOBUF_BYTES = 2 ** 31 - 1;
 
 type SchemaName = keyof typeof SCHEMAS;
 
@@ -38,14 +38,6 @@ export function decodeTensor(bytes: Uint8Array): TensorProto {
 
 export function encodeTensor(tensor: TensorProto): Uint8Array {
   return encodeAs('TensorProto', tensor);
-}
-
-export function decodeGraph(bytes: Uint8Array): GraphProto {
-  return decodeAs<GraphProto>('GraphProto', bytes);
-}
-
-export function encodeGraph(graph: GraphProto): Uint8Array {
-  return encodeAs('GraphProto', graph);
 }
 
 function decodeAs<T>(schemaName: SchemaName, bytes: Uint8Array): T {

@@ -14,21 +14,12 @@
  * scale = (rmax − rmin) / (qmax − qmin) over the range widened to include 0 (±absmax when
  * symmetric), zero point = round(qmin − rmin / scale), q = clip(round(x / scale) + zero point).
  */
+import type { RewriteResult } from './converted-model';
 import { DataType } from './data-types';
-import { nameGenerator, opsetVersion, tensorFromArray, topologicalOrder } from './graph';
-import type { ModelProto, NodeProto, TensorProto } from './messages';
-import {
-  findWeightMatMuls,
-  gemmEpilogue,
-  intAttr,
-  nothingToQuantize,
-  roundHalfEven,
-  scanSummary,
-  weightMatrix,
-  withoutUnusedInitializers,
-  type WeightMatMul,
-  type WeightMatMulOptions,
-} from './weight-matmuls';
+import { intAttr, opsetVersion, tensorFromArray } from './graph';
+import type { ModelProto } from './messages';
+import { modelSourceDir } from './model-io';
+import { rewriteWeightMatMuls, roundHalfEven, type WeightMatMul, type WeightMatMulOptions } from './weight-matmuls';
 
 export interface DynamicQuantizationOptions extends WeightMatMulOptions {
   /** One scale (and zero point) per output column instead of one per weight. Default false. */
@@ -37,82 +28,65 @@ export interface DynamicQuantizationOptions extends WeightMatMulOptions {
   weightType?: 'int8' | 'uint8';
   /** 7-bit weights. Default false. */
   reduceRange?: boolean;
-  /** Directory external tensors are relative to (readModel's directory). */
-  modelDir?: string;
 }
-
-export type QuantizationResult = { model: ModelProto; notes: string } | { notApplicable: string };
 
 /** DynamicQuantizeLinear exists from opset 11. */
 const MIN_OPSET = 11;
 
-export function quantizeDynamic(model: ModelProto, options: DynamicQuantizationOptions = {}): QuantizationResult {
+export function quantizeDynamic(model: ModelProto, options: DynamicQuantizationOptions = {}): RewriteResult {
   const graph = model.graph;
   if (!graph) return { notApplicable: 'the model has no graph' };
   const opset = opsetVersion(model) ?? 1;
   if (opset < MIN_OPSET) return { notApplicable: `the model's opset ${opset} is below ${MIN_OPSET}, where DynamicQuantizeLinear starts` };
-  const scan = findWeightMatMuls(graph, options);
-  if (scan.found.length === 0) return { notApplicable: nothingToQuantize(scan) };
-
-  const fresh = nameGenerator(graph);
-  const targets = new Map(scan.found.map((target) => [target.node, target]));
-  const quantizedWeights = new Map<string, WeightNames>();
   const quantizedActivations = new Map<string, ActivationNames>();
-  const initializers: TensorProto[] = [];
-  const nodes: NodeProto[] = [];
   let weightBytes = 0;
-  for (const node of topologicalOrder(graph)) {
-    const target = targets.get(node);
-    if (!target) {
-      nodes.push(node);
-      continue;
-    }
-    const base = node.name || node.output![0];
-    let activation = quantizedActivations.get(target.activation);
-    if (!activation) {
-      activation = { q: fresh(`${target.activation}_quantized`), scale: fresh(`${target.activation}_scale`), zeroPoint: fresh(`${target.activation}_zero_point`) };
+  const rewritten = rewriteWeightMatMuls<WeightNames>(graph, options, modelSourceDir(model), {
+    before(target, fresh) {
+      if (quantizedActivations.has(target.activation)) return [];
+      const activation = { q: fresh(`${target.activation}_quantized`), scale: fresh(`${target.activation}_scale`), zeroPoint: fresh(`${target.activation}_zero_point`) };
       quantizedActivations.set(target.activation, activation);
-      nodes.push({
-        input: [target.activation],
-        output: [activation.q, activation.scale, activation.zeroPoint],
-        name: fresh(`${target.activation}_QuantizeLinear`),
-        opType: 'DynamicQuantizeLinear',
-      });
-    }
-    const weightKey = `${target.weight.name}${target.transposed ? ':T' : ''}`;
-    let weight = quantizedWeights.get(weightKey);
-    if (!weight) {
-      const quantized = quantizeWeight(weightMatrix(target, options.modelDir), target, options);
+      return [
+        {
+          input: [target.activation],
+          output: [activation.q, activation.scale, activation.zeroPoint],
+          name: fresh(`${target.activation}_QuantizeLinear`),
+          opType: 'DynamicQuantizeLinear',
+        },
+      ];
+    },
+    quantize(target, matrix, fresh) {
+      const quantized = quantizeWeight(matrix, target, options);
       const name = target.weight.name!;
-      weight = { q: fresh(`${name}_quantized`), scale: fresh(`${name}_scale`), zeroPoint: fresh(`${name}_zero_point`) };
+      const weight = { q: fresh(`${name}_quantized`), scale: fresh(`${name}_scale`), zeroPoint: fresh(`${name}_zero_point`) };
       const paramDims = options.perChannel ? [target.n] : [];
-      initializers.push(
-        tensorFromArray(weight.q, quantized.values, [target.k, target.n], quantized.type),
-        tensorFromArray(weight.scale, quantized.scales, paramDims, 'float32'),
-        tensorFromArray(weight.zeroPoint, quantized.zeroPoints, paramDims, quantized.type),
-      );
       weightBytes += quantized.values.byteLength;
-      quantizedWeights.set(weightKey, weight);
-    }
-    const epilogue = gemmEpilogue(target, graph, fresh, options.modelDir);
-    const integer = fresh(`${epilogue.product}_quantized`);
-    const asFloat = fresh(`${integer}_cast_output`);
-    const scales = fresh(`${base}_quant_scales_mul`);
-    nodes.push(
-      { input: [activation.q, weight.q, activation.zeroPoint, weight.zeroPoint], output: [integer], name: fresh(`${base}_quant`), opType: 'MatMulInteger' },
-      { input: [integer], output: [asFloat], name: fresh(`${integer}_cast`), opType: 'Cast', attribute: [intAttr('to', DataType.FLOAT)] },
-      { input: [activation.scale, weight.scale], output: [scales], name: fresh(`${base}_quant_scales_mul`), opType: 'Mul' },
-      { input: [asFloat, scales], output: [epilogue.product], name: fresh(`${base}_quant_output_scale_mul`), opType: 'Mul' },
-      ...epilogue.nodes,
-    );
-    initializers.push(...epilogue.initializers);
-  }
-  const replaced = scan.found.flatMap((target) => target.node.input ?? []);
-  const kept = withoutUnusedInitializers({ ...graph, node: nodes }, replaced);
-  const newGraph = { ...graph, node: nodes, initializer: [...kept, ...initializers] };
+      return {
+        weight,
+        initializers: [
+          tensorFromArray(weight.q, quantized.values, [target.k, target.n], quantized.type),
+          tensorFromArray(weight.scale, quantized.scales, paramDims, 'float32'),
+          tensorFromArray(weight.zeroPoint, quantized.zeroPoints, paramDims, quantized.type),
+        ],
+      };
+    },
+    product(target, weight, product, fresh) {
+      const activation = quantizedActivations.get(target.activation)!;
+      const base = target.node.name || target.node.output![0];
+      const integer = fresh(`${product}_quantized`);
+      const asFloat = fresh(`${integer}_cast_output`);
+      const scales = fresh(`${base}_quant_scales_mul`);
+      return [
+        { input: [activation.q, weight.q, activation.zeroPoint, weight.zeroPoint], output: [integer], name: fresh(`${base}_quant`), opType: 'MatMulInteger' },
+        { input: [integer], output: [asFloat], name: fresh(`${integer}_cast`), opType: 'Cast', attribute: [intAttr('to', DataType.FLOAT)] },
+        { input: [activation.scale, weight.scale], output: [scales], name: fresh(`${base}_quant_scales_mul`), opType: 'Mul' },
+        { input: [asFloat, scales], output: [product], name: fresh(`${base}_quant_output_scale_mul`), opType: 'Mul' },
+      ];
+    },
+  });
+  if ('notApplicable' in rewritten) return rewritten;
   const mode = `${options.weightType ?? 'int8'} weights ${options.perChannel ? 'per channel' : 'per tensor'}${options.reduceRange ? ', reduced range' : ''}`;
-  const notes = `${scanSummary(scan, 'quantized')}; ${mode}; ${quantizedWeights.size} weight(s), ${(weightBytes / 2 ** 20).toFixed(1)} MiB in int8`;
-  return { model: { ...model, graph: newGraph }, notes };
+  const notes = `${rewritten.summary}; ${mode}; ${rewritten.weights} weight(s), ${(weightBytes / 2 ** 20).toFixed(1)} MiB in int8`;
+  return { model: { ...model, graph: rewritten.graph }, notes };
 }
 
 interface WeightNames {

@@ -11,21 +11,11 @@
  * −8 exactly; q = clip(round(x / scale), −8, 7) + 8. Asymmetric: the block's [min, max] widened to
  * include 0, scale = (max − min) / 15, zero point = clip(round(−min / scale), 0, 15).
  */
-import { withOpset } from './converted-model';
-import { nameGenerator, tensorFromArray, topologicalOrder } from './graph';
-import type { ModelProto, NodeProto, TensorProto } from './messages';
-import type { QuantizationResult } from './quantize-dynamic';
-import {
-  findWeightMatMuls,
-  gemmEpilogue,
-  intAttr,
-  nothingToQuantize,
-  roundHalfEven,
-  scanSummary,
-  weightMatrix,
-  withoutUnusedInitializers,
-  type WeightMatMulOptions,
-} from './weight-matmuls';
+import { withOpset, type RewriteResult } from './converted-model';
+import { intAttr, tensorFromArray } from './graph';
+import type { ModelProto } from './messages';
+import { modelSourceDir } from './model-io';
+import { rewriteWeightMatMuls, roundHalfEven, type WeightMatMulOptions } from './weight-matmuls';
 
 export interface NBitsOptions extends WeightMatMulOptions {
   /** Rows per quantization block: a power of two, at least 16. Default 32. */
@@ -34,57 +24,40 @@ export interface NBitsOptions extends WeightMatMulOptions {
   symmetric?: boolean;
   /** MatMulNBits accuracy_level: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 compute. Default 4. */
   accuracyLevel?: number;
-  /** Directory external tensors are relative to (readModel's directory). */
-  modelDir?: string;
 }
 
-export const MATMUL_NBITS_DOMAIN = 'com.microsoft';
+const MATMUL_NBITS_DOMAIN = 'com.microsoft';
 
-export function quantizeMatMulNBits(model: ModelProto, options: NBitsOptions = {}): QuantizationResult {
+export function quantizeMatMulNBits(model: ModelProto, options: NBitsOptions = {}): RewriteResult {
   const graph = model.graph;
   if (!graph) return { notApplicable: 'the model has no graph' };
   const blockSize = options.blockSize ?? 32;
   if (!Number.isInteger(Math.log2(blockSize)) || blockSize < 16) throw new RangeError(`blockSize ${blockSize} must be a power of two of at least 16`);
   const symmetric = options.symmetric ?? true;
-  const scan = findWeightMatMuls(graph, options);
-  if (scan.found.length === 0) return { notApplicable: nothingToQuantize(scan) };
-
-  const fresh = nameGenerator(graph);
-  const targets = new Map(scan.found.map((target) => [target.node, target]));
-  const quantized = new Map<string, string[]>();
-  const initializers: TensorProto[] = [];
-  const nodes: NodeProto[] = [];
   let packedBytes = 0;
-  for (const node of topologicalOrder(graph)) {
-    const target = targets.get(node);
-    if (!target) {
-      nodes.push(node);
-      continue;
-    }
-    const key = `${target.weight.name}${target.transposed ? ':T' : ''}`;
-    let inputs = quantized.get(key);
-    if (!inputs) {
-      const blocks = quantizeBlocks(weightMatrix(target, options.modelDir), target.k, target.n, blockSize, symmetric);
+  // Each weight becomes MatMulNBits' inputs after A: B, scales and, when asymmetric, zero points.
+  const rewritten = rewriteWeightMatMuls<string[]>(graph, options, modelSourceDir(model), {
+    quantize(target, matrix, fresh) {
+      const blocks = quantizeBlocks(matrix, target.k, target.n, blockSize, symmetric);
       const name = target.weight.name!;
-      inputs = [fresh(`${name}_Q4`), fresh(`${name}_scales`)];
+      const inputs = [fresh(`${name}_Q4`), fresh(`${name}_scales`)];
       const blockCount = Math.ceil(target.k / blockSize);
-      initializers.push(
+      const initializers = [
         tensorFromArray(inputs[0], blocks.packed, [target.n, blockCount, blockSize / 2], 'uint8'),
         tensorFromArray(inputs[1], blocks.scales, [target.n * blockCount], 'float32'),
-      );
+      ];
       if (blocks.zeroPoints) {
         inputs.push(fresh(`${name}_zero_points`));
         initializers.push(tensorFromArray(inputs[2], blocks.zeroPoints, [blocks.zeroPoints.length], 'uint8'));
       }
       packedBytes += blocks.packed.byteLength;
-      quantized.set(key, inputs);
-    }
-    const epilogue = gemmEpilogue(target, graph, fresh, options.modelDir);
-    nodes.push(
+      return { weight: inputs, initializers };
+    },
+    product: (target, inputs, product, fresh) => [
       {
         input: [target.activation, ...inputs],
-        output: [epilogue.product],
-        name: fresh(`${node.name || epilogue.product}_Q4`),
+        output: [product],
+        name: fresh(`${target.node.name || product}_Q4`),
         opType: 'MatMulNBits',
         domain: MATMUL_NBITS_DOMAIN,
         attribute: [
@@ -95,15 +68,12 @@ export function quantizeMatMulNBits(model: ModelProto, options: NBitsOptions = {
           intAttr('accuracy_level', options.accuracyLevel ?? 4),
         ],
       },
-      ...epilogue.nodes,
-    );
-    initializers.push(...epilogue.initializers);
-  }
-  const kept = withoutUnusedInitializers({ ...graph, node: nodes }, scan.found.flatMap((target) => target.node.input ?? []));
-  const newGraph = { ...graph, node: nodes, initializer: [...kept, ...initializers] };
+    ],
+  });
+  if ('notApplicable' in rewritten) return rewritten;
   const mode = `4-bit ${symmetric ? 'symmetric' : 'asymmetric'}, block ${blockSize}, accuracy_level ${options.accuracyLevel ?? 4}`;
-  const notes = `${scanSummary(scan, 'quantized')}; ${mode}; ${quantized.size} weight(s), ${(packedBytes / 2 ** 20).toFixed(1)} MiB packed`;
-  return { model: withOpset({ ...model, graph: newGraph }, MATMUL_NBITS_DOMAIN, 1), notes };
+  const notes = `${rewritten.summary}; ${mode}; ${rewritten.weights} weight(s), ${(packedBytes / 2 ** 20).toFixed(1)} MiB packed`;
+  return { model: withOpset({ ...model, graph: rewritten.graph }, MATMUL_NBITS_DOMAIN, 1), notes };
 }
 
 export interface QuantizedBlocks {

@@ -25,7 +25,7 @@ export type ScalarKind =
   | 'int64Array' // BigInt64Array: int64_data can hold any int64, e.g. INT64_MAX as a Slice end
   | 'uint64Array'; // BigUint64Array
 
-export type Cardinality = 'optional' | 'repeated' | 'packed';
+type Cardinality = 'optional' | 'repeated' | 'packed';
 
 export interface FieldDef {
   readonly no: number;

@@ -10,12 +10,11 @@ import { NavigatorError } from '../errors';
 import { dataTypeOf, DataType, elementBits, elementTypeOf, rawByteLength } from './data-types';
 import { isExternalTensor, loadExternalTensor } from './external-data';
 import type { TensorProto } from './messages';
+import { LITTLE_ENDIAN_HOST } from './wire';
 
 export type TensorArray =
   | Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array
   | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
-
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export function elementCount(dims: readonly number[] = []): number {
   return dims.reduce((product, dim) => product * dim, 1);
@@ -105,7 +104,7 @@ export function tensorToFloat32(tensor: TensorProto, modelDir?: string): Float32
 export type ArrayData = TensorArray;
 
 /** The element type a typed array stands for when none is given (Uint16Array: float16 bit patterns). */
-export function defaultElementType(data: ArrayData): string {
+function defaultElementType(data: ArrayData): string {
   if (data instanceof Float32Array) return 'float32';
   if (data instanceof Float64Array) return 'float64';
   if (data instanceof Int8Array) return 'int8';

@@ -27,7 +27,7 @@ export function forEachTensor(model: ModelProto, visit: (tensor: TensorProto, si
   });
 }
 
-export function mapGraphTensors(graph: GraphProto, mapper: TensorMapper): GraphProto {
+function mapGraphTensors(graph: GraphProto, mapper: TensorMapper): GraphProto {
   const initializer = mapList(graph.initializer, (tensor) => mapper(tensor, 'initializer'));
   const sparseInitializer = mapList(graph.sparseInitializer, (sparse) => mapSparse(sparse, mapper, 'sparse'));
   const node = mapList(graph.node, (n) => mapNode(n, mapper));

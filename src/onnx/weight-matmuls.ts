@@ -1,13 +1,24 @@
 /**
  * The MatMul and Gemm nodes of a graph whose weight (input B) is a constant float32 initializer:
  * what weight quantization (dynamic int8, 4-bit MatMulNBits) rewrites. Shared by both quantizers:
- * discovery with the reasons nodes are left alone, the weight as a [K, N] matrix, the Gemm
- * epilogue (alpha, beta·C), and the rounding rule.
+ * discovery with the reasons nodes are left alone, the rewrite around each quantizer's own nodes
+ * (the weight as a [K, N] matrix, quantized once per weight; the Gemm epilogue, alpha and beta·C),
+ * and the rounding rule.
  */
 import { DataType } from './data-types';
-import { findInitializer, getAttribute, isDefaultDomain, tensorFromArray, tensorToFloat32, topologicalOrder } from './graph';
-import type { AttributeProto, GraphProto, NodeProto, TensorProto } from './messages';
-import { AttributeType } from './messages';
+import {
+  findInitializer,
+  getAttribute,
+  initializersByName,
+  intAttribute,
+  isDefaultDomain,
+  nameGenerator,
+  subgraphsOf,
+  tensorFromArray,
+  tensorToFloat32,
+  topologicalOrder,
+} from './graph';
+import type { GraphProto, NodeProto, TensorProto } from './messages';
 
 /**
  * Default smallest weight worth quantizing, in elements (K·N). Below it the weight is a few KB,
@@ -34,7 +45,7 @@ export interface WeightMatMul {
   bias?: string;
 }
 
-export interface WeightMatMulScan {
+interface WeightMatMulScan {
   /** Nodes to quantize, in topological order. */
   found: WeightMatMul[];
   /** How many MatMul and Gemm nodes the graph has, quantizable or not. */
@@ -48,32 +59,32 @@ export interface WeightMatMulOptions {
   minWeightElements?: number;
   /** Node names never quantized. */
   nodesToExclude?: readonly string[];
-  /** Consider Gemm nodes too. Default true. */
-  gemm?: boolean;
 }
 
-export function findWeightMatMuls(graph: GraphProto, options: WeightMatMulOptions = {}): WeightMatMulScan {
+/** Finds the nodes to quantize; `order` is the graph's topological order. */
+function findWeightMatMuls(graph: GraphProto, options: WeightMatMulOptions, order: readonly NodeProto[]): WeightMatMulScan {
   const minElements = options.minWeightElements ?? DEFAULT_MIN_WEIGHT_ELEMENTS;
   const excluded = new Set(options.nodesToExclude ?? []);
   const graphInputs = new Set((graph.input ?? []).map((input) => input.name));
+  const initializers = initializersByName(graph);
   const scan: WeightMatMulScan = { found: [], total: 0, skipped: {} };
   const skip = (reason: string): void => {
     scan.skipped[reason] = (scan.skipped[reason] ?? 0) + 1;
   };
-  for (const node of topologicalOrder(graph)) {
+  for (const node of order) {
     const op = node.opType;
-    if (!isDefaultDomain(node.domain) || (op !== 'MatMul' && (op !== 'Gemm' || options.gemm === false))) continue;
+    if (!isDefaultDomain(node.domain) || (op !== 'MatMul' && op !== 'Gemm')) continue;
     scan.total++;
     const [activation, weightName, bias] = node.input ?? [];
-    const weight = weightName && !graphInputs.has(weightName) ? findInitializer(graph, weightName) : undefined;
+    const weight = weightName && !graphInputs.has(weightName) ? initializers.get(weightName) : undefined;
     if (node.name && excluded.has(node.name)) skip('excluded by name');
     else if (!weight) skip('B is not a constant initializer');
     else if (weight.dataType !== DataType.FLOAT) skip('B is not float32');
     else if (weight.dims?.length !== 2) skip('B is not 2-D');
-    else if (op === 'Gemm' && intAttribute(node, 'transA', 0) !== 0) skip('Gemm with transA');
+    else if (op === 'Gemm' && (intAttribute(node, 'transA') ?? 0) !== 0) skip('Gemm with transA');
     else if (weight.dims[0] * weight.dims[1] < minElements) skip(`B under ${minElements} elements`);
     else {
-      const transposed = op === 'Gemm' && intAttribute(node, 'transB', 0) !== 0;
+      const transposed = op === 'Gemm' && (intAttribute(node, 'transB') ?? 0) !== 0;
       const [rows, columns] = weight.dims;
       scan.found.push({
         node,
@@ -91,20 +102,74 @@ export function findWeightMatMuls(graph: GraphProto, options: WeightMatMulOption
   return scan;
 }
 
-/** "quantized 24 of 26 MatMul/Gemm (2: B under 1024 elements)". */
-export function scanSummary(scan: WeightMatMulScan, verb: string, count = scan.found.length): string {
+/** "quantized 24 of 26 MatMul/Gemm (left: 2: B under 1024 elements)". */
+function scanSummary(scan: WeightMatMulScan): string {
   const reasons = Object.entries(scan.skipped).map(([reason, n]) => `${n}: ${reason}`);
-  return `${verb} ${count} of ${scan.total} MatMul/Gemm${reasons.length ? ` (left: ${reasons.join('; ')})` : ''}`;
+  return `quantized ${scan.found.length} of ${scan.total} MatMul/Gemm${reasons.length ? ` (left: ${reasons.join('; ')})` : ''}`;
 }
 
 /** Why nothing was quantized, for notApplicable. */
-export function nothingToQuantize(scan: WeightMatMulScan): string {
+function nothingToQuantize(scan: WeightMatMulScan): string {
   if (scan.total === 0) return 'the model has no MatMul or Gemm node';
   return `none of its ${scan.total} MatMul/Gemm nodes has a quantizable weight (${Object.entries(scan.skipped).map(([reason, n]) => `${n}: ${reason}`).join('; ')})`;
 }
 
+/** A quantizer's part of the rewrite; rewriteWeightMatMuls calls it in this order for each node. */
+export interface WeightMatMulRewriter<W> {
+  /** Nodes placed before the node's own (dynamic int8: the activation's quantizer). */
+  before?(target: WeightMatMul, fresh: (base: string) => string): NodeProto[];
+  /** The quantized weight and its initializers: called once per weight initializer (and transposition). */
+  quantize(target: WeightMatMul, matrix: Float32Array, fresh: (base: string) => string): { weight: W; initializers: TensorProto[] };
+  /** The nodes computing A·B into `product`. */
+  product(target: WeightMatMul, weight: W, product: string, fresh: (base: string) => string): NodeProto[];
+}
+
+/**
+ * The rewrite both quantizers share: each quantizable node, in topological order, becomes the
+ * rewriter's nodes followed by Gemm's epilogue; the float32 weights nothing reads any more are
+ * dropped. `modelDir` is where external tensors are (readModel's directory). Returns the new graph
+ * with a summary of what was quantized and how many weights, or why nothing applies.
+ */
+export function rewriteWeightMatMuls<W>(
+  graph: GraphProto,
+  options: WeightMatMulOptions,
+  modelDir: string | undefined,
+  rewriter: WeightMatMulRewriter<W>,
+): { graph: GraphProto; summary: string; weights: number } | { notApplicable: string } {
+  const order = topologicalOrder(graph);
+  const scan = findWeightMatMuls(graph, options, order);
+  if (scan.found.length === 0) return { notApplicable: nothingToQuantize(scan) };
+  const fresh = nameGenerator(graph);
+  const targets = new Map(scan.found.map((target) => [target.node, target]));
+  const weights = new Map<string, W>();
+  const initializers: TensorProto[] = [];
+  const nodes: NodeProto[] = [];
+  for (const node of order) {
+    const target = targets.get(node);
+    if (!target) {
+      nodes.push(node);
+      continue;
+    }
+    if (rewriter.before) nodes.push(...rewriter.before(target, fresh));
+    // A weight shared by several nodes is quantized once.
+    const key = `${target.weight.name}${target.transposed ? ':T' : ''}`;
+    let weight = weights.get(key);
+    if (weight === undefined) {
+      const quantized = rewriter.quantize(target, weightMatrix(target, modelDir), fresh);
+      weight = quantized.weight;
+      initializers.push(...quantized.initializers);
+      weights.set(key, weight);
+    }
+    const epilogue = gemmEpilogue(target, graph, fresh, modelDir);
+    nodes.push(...rewriter.product(target, weight, epilogue.product, fresh), ...epilogue.nodes);
+    initializers.push(...epilogue.initializers);
+  }
+  const kept = withoutUnusedInitializers({ ...graph, node: nodes }, scan.found.flatMap((target) => target.node.input ?? []));
+  return { graph: { ...graph, node: nodes, initializer: [...kept, ...initializers] }, summary: scanSummary(scan), weights: weights.size };
+}
+
 /** The weight as a row-major [K, N] float32 matrix (Gemm's transB undone). */
-export function weightMatrix(target: WeightMatMul, modelDir?: string): Float32Array {
+function weightMatrix(target: WeightMatMul, modelDir?: string): Float32Array {
   const values = tensorToFloat32(target.weight, modelDir);
   if (!target.transposed) return values;
   const { k, n } = target;
@@ -118,7 +183,7 @@ export function weightMatrix(target: WeightMatMul, modelDir?: string): Float32Ar
  * must be written to, and the nodes and initializers that turn it into the node's output.
  * MatMul (and Gemm with alpha 1, no C) write their output directly.
  */
-export function gemmEpilogue(
+function gemmEpilogue(
   target: WeightMatMul,
   graph: GraphProto,
   fresh: (base: string) => string,
@@ -168,15 +233,12 @@ export function roundHalfEven(x: number): number {
 }
 
 /** Drops initializers that no node (of the graph or its subgraphs) and no graph output reads any more. */
-export function withoutUnusedInitializers(graph: GraphProto, candidates: Iterable<string>): TensorProto[] {
+function withoutUnusedInitializers(graph: GraphProto, candidates: Iterable<string>): TensorProto[] {
   const unused = new Set(candidates);
   const visit = (g: GraphProto): void => {
     for (const node of g.node ?? []) {
       for (const name of node.input ?? []) unused.delete(name);
-      for (const attribute of node.attribute ?? []) {
-        if (attribute.g) visit(attribute.g);
-        attribute.graphs?.forEach(visit);
-      }
+      subgraphsOf(node).forEach(visit);
     }
     for (const output of g.output ?? []) unused.delete(output.name ?? '');
   };
@@ -184,15 +246,7 @@ export function withoutUnusedInitializers(graph: GraphProto, candidates: Iterabl
   return (graph.initializer ?? []).filter((tensor) => !unused.has(tensor.name ?? ''));
 }
 
-export function intAttribute(node: NodeProto, name: string, fallback: number): number {
-  const value = getAttribute(node, name)?.i;
-  return value === undefined ? fallback : Number(value);
-}
-
 function floatAttribute(node: NodeProto, name: string, fallback: number): number {
   return getAttribute(node, name)?.f ?? fallback;
 }
 
-export function intAttr(name: string, value: number): AttributeProto {
-  return { name, type: AttributeType.INT, i: value };
-}

@@ -9,11 +9,14 @@
 export const WIRE_VARINT = 0;
 export const WIRE_FIXED64 = 1;
 export const WIRE_LENGTH_DELIMITED = 2;
-export const WIRE_START_GROUP = 3;
-export const WIRE_END_GROUP = 4;
+const WIRE_START_GROUP = 3;
+const WIRE_END_GROUP = 4;
 export const WIRE_FIXED32 = 5;
 
 const TWO_POW_32 = 4294967296;
+
+/** Whether typed arrays on this machine are little-endian, as protobuf and raw_data are. */
+export const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Raised for malformed input or values a field cannot hold; codec.ts adds the field path. */
 export class WireError extends Error {

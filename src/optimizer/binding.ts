@@ -3,7 +3,7 @@ import { errorText } from '../errors';
 import type { ModelArtifact } from '../formats/format';
 import type { OnnxModule } from '../module/onnx-module';
 import { runnerRegistry } from '../plugins';
-import type { ModuleStatus } from '../status';
+import { ModuleStatus, selectedCandidate } from '../status';
 
 /**
  * Rebinds a module to the candidate its status selected. The source selected means the module's own
@@ -16,12 +16,12 @@ export async function bindSelected(
   moduleDir: string,
   settingsOverride: Record<string, string | number | boolean> = {},
 ): Promise<string> {
-  const candidate = status.candidates.find((c) => c.key === status.selected.key);
+  const candidate = selectedCandidate(status);
   if (!candidate) {
     await module.unbind('its status names no valid selection');
     return 'kept the original: the status names no valid selection';
   }
-  if (candidate.format === 'onnx' && candidate.runner === 'OnnxCPU' && candidate.variant.id === 'default' && Object.keys(settingsOverride).length === 0) {
+  if (candidate.key === status.baseline && Object.keys(settingsOverride).length === 0) {
     await module.unbind(`source selected (${status.selected.reason})`);
     return 'the original model was the best';
   }

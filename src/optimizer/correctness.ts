@@ -1,6 +1,6 @@
 import type { Tolerance, VerifyFunc } from '../config/module-config';
 import { errorText } from '../errors';
-import { readSample } from '../capture/sample-store';
+import type { StoredSample } from '../capture/sample-store';
 import type { RunnerSession } from '../runners/runner';
 import type { CandidateStatus } from '../status';
 import { compareTensors } from '../tensors';
@@ -14,14 +14,13 @@ type Checks = Pick<CandidateStatus, 'correctness' | 'verify'>;
  */
 export async function checkCandidate(
   session: RunnerSession,
-  sampleFiles: readonly string[],
+  samples: readonly StoredSample[],
   tolerance: Tolerance,
   verifyFunc: VerifyFunc | undefined,
 ): Promise<Checks> {
   const worst = new Map<string, Checks['correctness']['outputs'][number]>();
   let verify: Checks['verify'] = { status: verifyFunc ? 'ok' : 'skipped' };
-  for (const file of sampleFiles) {
-    const sample = readSample(file);
+  for (const sample of samples) {
     let outputs;
     try {
       outputs = await session.run(sample.inputs);
@@ -43,7 +42,7 @@ export async function checkCandidate(
     }
     if (verifyFunc && verify.status === 'ok') {
       try {
-        if (!(await verifyFunc(outputs, sample.outputs))) verify = { status: 'failed', reason: `verifyFunc returned false on ${file}` };
+        if (!(await verifyFunc(outputs, sample.outputs))) verify = { status: 'failed', reason: `verifyFunc returned false on ${sample.file}` };
       } catch (error) {
         verify = { status: 'failed', reason: `verifyFunc threw: ${errorText(error)}` };
       }

@@ -1,6 +1,6 @@
 import type { Strategy } from '../config/strategy';
 import { runnerRegistry } from '../plugins';
-import type { CandidateStatus, ModuleStatus, SelectedCandidate } from '../status';
+import { CandidateStatus, ModuleStatus, SelectedCandidate, baselineCandidate, selectedCandidate } from '../status';
 import type { EndToEndThresholds } from './end-to-end';
 import { resultsDrift } from './end-to-end';
 import { describeSelection } from './module-optimizer';
@@ -31,19 +31,17 @@ export async function tryGpuAssignment(
   current: PipelineComparison,
 ): Promise<{ note: string; timing: PipelineComparison } | undefined> {
   const onGpu = (c: CandidateStatus | undefined) => c !== undefined && runnerRegistry.get(c.runner).device === 'gpu';
-  const selectedOf = (status: ModuleStatus) => status.candidates.find((c) => c.key === status.selected.key);
   const moves: { status: ModuleStatus; previous: SelectedCandidate }[] = [];
   for (const { status, strategy } of context.modules) {
-    if (onGpu(selectedOf(status))) continue;
+    if (onGpu(selectedCandidate(status))) continue;
     const gpu = status.candidates.filter((c) => c.status === 'passed' && onGpu(c));
     const choice = selectCandidate(gpu, strategy, status.signature.batchSizes);
-    const baseline = status.candidates.find((c) => c.key === status.baseline)!;
     if (choice) {
       moves.push({ status, previous: status.selected });
-      status.selected = describeSelection(choice.candidate, baseline, status.signature.batchSizes, `${choice.reason}; on the GPU with the rest of the pipeline`);
+      status.selected = describeSelection(choice.candidate, baselineCandidate(status), status.signature.batchSizes, `${choice.reason}; on the GPU with the rest of the pipeline`);
     }
   }
-  const onGpuAlready = context.modules.some(({ status }) => !moves.some((m) => m.status === status) && onGpu(selectedOf(status)));
+  const onGpuAlready = context.modules.some(({ status }) => !moves.some((m) => m.status === status) && onGpu(selectedCandidate(status)));
   if (moves.length === 0 || (moves.length === 1 && !onGpuAlready)) {
     for (const move of moves) move.status.selected = move.previous;
     return undefined;

@@ -1,8 +1,8 @@
 import { Tensor } from 'onnxruntime-node';
 import type { Strategy } from '../config/strategy';
 import type { OnnxModule } from '../module/onnx-module';
-import type { ModuleStatus } from '../status';
-import { asNumbers } from '../tensors';
+import { ModuleStatus, baselineCandidate, selectedCandidate } from '../status';
+import { asNumbers, similarity } from '../tensors';
 import { bindSelected } from './binding';
 import { describeSelection } from './module-optimizer';
 import { selectCandidate } from './select';
@@ -46,8 +46,8 @@ export function compareResults(candidate: unknown[], original: unknown[]): LeafC
       const a = values[i], b = reference[i];
       dot += a * b; a2 += a * a; b2 += b * b; d2 += (a - b) * (a - b);
     }
-    const cosine = a2 > 0 && b2 > 0 ? dot / Math.sqrt(a2 * b2) : d2 === 0 ? 1 : 0;
-    comparisons.push({ path, cosine: Number.isNaN(cosine) ? 0 : cosine, relL2: b2 > 0 ? Math.sqrt(d2 / b2) : Math.sqrt(d2) });
+    const { cosine, relL2 } = similarity(dot, a2, b2, d2);
+    comparisons.push({ path, cosine: Number.isNaN(cosine) ? 0 : cosine, relL2 });
   }
   return comparisons;
 }
@@ -138,19 +138,19 @@ export async function enforceEndToEnd(
 }
 
 function precisionOf(status: ModuleStatus): string {
-  return status.candidates.find((c) => c.key === status.selected.key)?.precision ?? 'fp32';
+  return selectedCandidate(status)?.precision ?? 'fp32';
 }
 
 /** Marks the module's lower-precision choice as rejected and selects its best full-precision candidate. */
 function fallBack(target: EndToEndModule, why: string): string {
   const { status } = target;
-  const rejected = status.candidates.find((c) => c.key === status.selected.key)!;
+  const rejected = selectedCandidate(status)!;
   // Every candidate of that converted model drifts alike, whatever its runner settings.
   for (const candidate of status.candidates.filter((c) => c.format === rejected.format && c.status === 'passed')) {
     candidate.status = 'failed';
     candidate.reason = `passed its module checks, rejected by the end-to-end check (${why})`;
   }
-  const baseline = status.candidates.find((c) => c.key === status.baseline)!;
+  const baseline = baselineCandidate(status);
   const fullPrecision = status.candidates.filter((c) => c.precision === 'fp32' && c.status === 'passed');
   const choice = selectCandidate(fullPrecision, target.strategy, status.signature.batchSizes) ?? { candidate: baseline, reason: 'source' };
   status.selected = describeSelection(choice.candidate, baseline, status.signature.batchSizes, `${choice.reason}; end-to-end check rejected ${rejected.key}`);

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { CallRecorder } from '../capture/recorder';
-import { readSample } from '../capture/sample-store';
+import { StoredSample, readSample } from '../capture/sample-store';
 import type { ModuleSignature } from '../capture/signature';
 import type { ModuleConfig } from '../config/module-config';
 import type { Environment } from '../environment';
@@ -34,6 +34,8 @@ export interface ModuleJob {
   moduleDir: string;
   runDir: string;
   recorder: CallRecorder;
+  /** What capture learned of the module's calls. */
+  signature: ModuleSignature;
   progress: Progress;
 }
 
@@ -52,12 +54,11 @@ interface Evaluated {
  */
 export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
   const started = Date.now();
-  const { name, config, progress } = job;
-  const signature = job.recorder.signature();
+  const { name, config, progress, signature } = job;
   const source = sourceArtifact(job);
 
   const runners = config.runners.includes('OnnxCPU') ? config.runners : ['OnnxCPU', ...config.runners];
-  const runnerStatus = [];
+  const runnerStatus: ModuleStatus['runners'] = [];
   const available: Runner[] = [];
   for (const runnerName of runners) {
     const runner = runnerRegistry.get(runnerName);
@@ -73,10 +74,10 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
   for (const formatName of formats) {
     const users = runners.map((r) => runnerRegistry.get(r)).filter((r) => r.formats.includes(formatName));
     if (users.length === 0) continue;
-    const conversion = await convert(job, formatName, source, signature, shared.read, available.some((r) => users.includes(r)));
+    const conversion = await convert(job, formatName, source, shared.read, available.some((r) => users.includes(r)));
     collectGarbage(); // the conversion's copy of the model, before the next one makes its own
     for (const runner of users) {
-      const status = candidateStatus(job, formatName, runner, defaultVariant(runner, job, signature, conversion.artifact ?? source), conversion);
+      const status = candidateStatus(job, formatName, runner, defaultVariant(runner, job, conversion.artifact ?? source), conversion);
       const availability = runnerStatus.find((r) => r.name === runner.name);
       if (!availability?.available) skip(status, `runner ${runner.name} is not available here: ${availability?.reason}`);
       candidates.push({ status, artifact: conversion.artifact, runner });
@@ -85,18 +86,20 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
   shared.release();
   collectGarbage();
 
-  const points = profilePoints(job, signature);
-  for (const candidate of candidates) if (candidate.status.status === 'passed') await evaluate(job, candidate, points, signature);
+  // Every candidate is checked on the same samples: read them once (sampleCount bounds how many).
+  const samples = job.recorder.sampleFiles.map((file) => ({ file, ...readSample(file) }));
+  const points = profilePoints(job, samples);
+  for (const candidate of candidates) if (candidate.status.status === 'passed') await evaluate(job, candidate, samples, points);
 
   // Second stage: each runner's best format also tries the runner's other settings.
   for (const runner of available) {
     const best = bestOf(candidates.filter((c) => c.runner === runner && c.status.status === 'passed'), signature);
     if (!best?.artifact) continue;
-    for (const variant of runner.variants(variantContext(job, signature, best.artifact)).slice(1)) {
+    for (const variant of runner.variants(variantContext(job, best.artifact)).slice(1)) {
       const conversion = { artifact: best.artifact, status: best.status.conversion };
       const candidate: Evaluated = { status: candidateStatus(job, best.status.format, runner, variant, conversion), artifact: best.artifact, runner };
       candidates.push(candidate);
-      await evaluate(job, candidate, points, signature);
+      await evaluate(job, candidate, samples, points);
     }
   }
 
@@ -117,7 +120,7 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
     signature,
     runDir: path.basename(job.runDir),
     samples: job.recorder.sampleFiles.length,
-    runners: runnerStatus.map(({ name: n, available: a, reason }) => ({ name: n, available: a, reason })),
+    runners: runnerStatus,
     candidates: statuses,
     baseline: BASELINE_KEY,
     selected: describeSelection(choice.candidate, baseline, signature.batchSizes, choice.reason),
@@ -144,7 +147,7 @@ interface Conversion {
   status: CandidateStatus['conversion'];
 }
 
-async function convert(job: ModuleJob, formatName: string, source: ModelArtifact, signature: ModuleSignature, readSource: () => ModelProto, needed: boolean): Promise<Conversion> {
+async function convert(job: ModuleJob, formatName: string, source: ModelArtifact, readSource: () => ModelProto, needed: boolean): Promise<Conversion> {
   if (formatName === 'onnx') return { artifact: source, status: { status: 'ok', ms: 0 } };
   if (!needed) return { status: { status: 'skipped', reason: 'no available runner loads this format' } };
   const format = formatRegistry.get(formatName);
@@ -153,7 +156,7 @@ async function convert(job: ModuleJob, formatName: string, source: ModelArtifact
   job.progress.step(job.name, `convert to ${formatName}`);
   const started = Date.now();
   try {
-    const result = await format.convert({ module: job.name, source, outputDir, signature, config: job.config, readSource, log: (m) => job.progress.step(job.name, `  ${formatName}: ${m}`) });
+    const result = await format.convert({ module: job.name, source, outputDir, signature: job.signature, config: job.config, readSource, log: (m) => job.progress.step(job.name, `  ${formatName}: ${m}`) });
     const ms = Date.now() - started;
     if ('notApplicable' in result) {
       job.progress.step(job.name, `${formatName} not applicable: ${result.notApplicable}`);
@@ -193,19 +196,19 @@ function skip(status: CandidateStatus, reason: string, failed = false): void {
 }
 
 /** Creates the candidate's session, checks it on every sample and, if it passed, profiles it. */
-async function evaluate(job: ModuleJob, candidate: Evaluated, points: ProfilePoint[], signature: ModuleSignature): Promise<void> {
+async function evaluate(job: ModuleJob, candidate: Evaluated, samples: readonly StoredSample[], points: ProfilePoint[]): Promise<void> {
   const { status, artifact, runner } = candidate;
   if (!artifact || !runner) return;
   job.progress.step(job.name, `check ${status.key}`);
   let session;
   try {
-    session = await runner.createSession(artifact, status.variant, { module: job.name, signature, workDir: job.runDir });
+    session = await runner.createSession(artifact, status.variant, { module: job.name, signature: job.signature, workDir: job.runDir });
   } catch (error) {
     return skip(status, `session creation failed: ${errorText(error)}`, true);
   }
   try {
     const tolerance = job.config.tolerances[status.precision];
-    const checks = await checkCandidate(session, job.recorder.sampleFiles, tolerance, job.config.verifyFunc);
+    const checks = await checkCandidate(session, samples, tolerance, job.config.verifyFunc);
     status.correctness = checks.correctness;
     status.verify = checks.verify;
     if (checks.correctness.status !== 'ok') skip(status, `correctness: ${checks.correctness.reason}`, true);
@@ -230,12 +233,12 @@ function bestOf(candidates: Evaluated[], signature: ModuleSignature): Evaluated 
   return candidates.filter((c) => c.status.performance.length > 0).reduce<Evaluated | undefined>((a, b) => (!a || latency(b) < latency(a) ? b : a), undefined);
 }
 
-function variantContext(job: ModuleJob, signature: ModuleSignature, artifact: ModelArtifact) {
-  return { module: job.name, signature, artifact, config: job.config };
+function variantContext(job: ModuleJob, artifact: ModelArtifact) {
+  return { module: job.name, signature: job.signature, artifact, config: job.config };
 }
 
-function defaultVariant(runner: Runner, job: ModuleJob, signature: ModuleSignature, artifact: ModelArtifact): RunnerVariant {
-  return runner.variants(variantContext(job, signature, artifact))[0];
+function defaultVariant(runner: Runner, job: ModuleJob, artifact: ModelArtifact): RunnerVariant {
+  return runner.variants(variantContext(job, artifact))[0];
 }
 
 /** The user's model as a file: their path, or the bytes they gave written into this run's folder. */
@@ -251,8 +254,9 @@ function sourceArtifact(job: ModuleJob): ModelArtifact {
 }
 
 /** Observed batch sizes, plus the configured ones (or powers of two up to maxBatchSize). */
-function profilePoints(job: ModuleJob, signature: ModuleSignature): ProfilePoint[] {
-  const base = readSample(job.recorder.representativeSample());
+function profilePoints(job: ModuleJob, samples: readonly StoredSample[]): ProfilePoint[] {
+  const { signature } = job;
+  const base = samples[job.recorder.representativeIndex()];
   if (!signature.batching) return [{ batchSize: base.inputs[signature.inputs[0].name]?.dims[0] ?? 1, feeds: base.inputs, observed: true }];
   const observed = Object.keys(signature.batchSizes).map(Number);
   const extra = new Set(job.config.batchSizes);

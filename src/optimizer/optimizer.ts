@@ -9,17 +9,16 @@ import { NavigatorError } from '../errors';
 import { Progress } from '../report/progress';
 import { formatCandidates, formatReport } from '../report/table';
 import { ModuleEntry, pipelineOptionsOf, scanModules } from '../scanner';
-import type { ModuleStatus, OptimizeStatus, PipelineStatus } from '../status';
+import { ModuleStatus, OptimizeStatus, PipelineStatus, baselineCandidate, selectedCandidate } from '../status';
 import { writeFileAtomic, writeJsonAtomic } from '../workspace/atomic';
 import { hashConfig, hashModel, toPlain } from '../workspace/hash';
 import { Workspace } from '../workspace/workspace';
 import { bindSelected } from './binding';
 import { ResidentEntry, keepOutputsOnGpu, tensorFlow } from '../capture/tensor-flow'; // [tensor-flow]
 import { ModuleJob, describeSelection, optimizeModule } from './module-optimizer';
-import { PipelineCall, clearlySlower, comparePipelines, runPipeline, timePipeline } from './pipeline-timing';
+import { PipelineCall, clearlySlower, comparePipelines, runPipeline } from './pipeline-timing';
 import { EndToEndThresholds, defaultEndToEnd, enforceEndToEnd } from './end-to-end';
 import { tryGpuAssignment } from './device-assignment';
-import type { Strategy } from '../config/strategy';
 import { NO_SPIN } from '../runners/onnx-cpu';
 
 /** A function to optimize the standalone modules it calls, or a pipeline instance. */
@@ -30,10 +29,19 @@ export interface LoadResult {
   modules: Record<string, string>;
 }
 
+/** A module optimized in this run, as planned before any work starts: its settings, checked and hashed. */
+type JobSettings = Omit<ModuleJob, 'runDir' | 'recorder' | 'signature'>;
+
 interface Planned {
   entry: ModuleEntry;
+  /** The cached status; for a module optimized in this run, this run's once optimizeModule returned. */
+  status?: ModuleStatus;
+  /** For a module optimized in this run: its settings... */
+  settings?: JobSettings;
+  /** ...its run folder and recorder, from capture on... */
+  run?: { runDir: string; recorder: CallRecorder };
+  /** ...and its job, once its calls are captured. */
   job?: ModuleJob;
-  cached?: ModuleStatus;
 }
 
 /**
@@ -69,77 +77,76 @@ export class Optimizer {
       const modelHash = hashModelOf(entry);
       const cached = workspace.readStatus(entry.name);
       if (!global.force && cached && cached.modelHash === modelHash && cached.configHash === configHash) {
-        return { entry, cached };
+        return { entry, status: cached };
       }
       const moduleDir = workspace.moduleDir(entry.name);
-      const job = { name: entry.name, module: entry.module, environment, config: moduleConfig, configPlain, configHash, modelHash, moduleDir, runDir: '', recorder: undefined as unknown as CallRecorder, progress };
-      return { entry, job };
+      return { entry, settings: { name: entry.name, module: entry.module, environment, config: moduleConfig, configPlain, configHash, modelHash, moduleDir, progress } };
     });
 
-    let jobs = planned.filter((p) => p.job).map((p) => p.job as ModuleJob);
-    const fresh: ModuleStatus[] = [];
     const committed = new Set<string>();
     let pipeline: OptimizeStatus['pipeline'];
     try {
-      if (jobs.length > 0) {
-        progress.info(`optimizing ${jobs.map((j) => j.name).join(', ')} over ${items.length} dataloader items; workspace ${workspace.root}`);
-        await this.capture(jobs, planned, call, items, workspace, progress);
+      if (planned.some((p) => p.settings)) {
+        progress.info(`optimizing ${planned.filter((p) => p.settings).map((p) => p.entry.name).join(', ')} over ${items.length} dataloader items; workspace ${workspace.root}`);
+        await this.capture(planned, call, items, workspace, progress);
         if (typeof target === 'function') {
           // A function target uses some of the standalone modules: the others are left alone.
           const idle = planned.filter((p) => p.entry.module.sourceCalls === 0);
-          for (const p of idle) if (p.job) workspace.discard(p.job.runDir);
-          jobs = jobs.filter((job) => !idle.some((p) => p.job === job));
+          for (const p of idle) if (p.run) workspace.discard(p.run.runDir);
           planned = planned.filter((p) => !idle.includes(p));
-          if (jobs.length === 0) {
+          if (!planned.some((p) => p.settings)) {
             throw new NavigatorError('called none of the modules wrapped with navModule(model, options)', {
               subject: 'optimize(fn)',
               fix: 'call the wrapped modules (the objects navModule returned) inside the function',
             });
           }
         }
-        for (const job of jobs) {
-          const signature = job.recorder.signature(); // throws, naming the module, if it was never called
-          progress.step(job.name, `captured ${signature.calls} calls, batch sizes ${JSON.stringify(signature.batchSizes)}, ${job.recorder.sampleFiles.length} samples kept`);
+        for (const p of planned) {
+          if (!p.settings || !p.run) continue;
+          const signature = p.run.recorder.signature(); // throws, naming the module, if it was never called
+          progress.step(p.entry.name, `captured ${signature.calls} calls, batch sizes ${JSON.stringify(signature.batchSizes)}, ${p.run.recorder.sampleFiles.length} samples kept`);
+          p.job = { ...p.settings, ...p.run, signature };
         }
-        const before = await timePipeline(call, items);
+        const fresh = planned.filter((p): p is Planned & { job: ModuleJob } => p.job !== undefined);
+        // The original pipeline's results, twice: the reference for the end-to-end check, and whether it repeats itself.
+        const firstResults = await runPipeline(call, items);
+        const before = { firstResults, results: await runPipeline(call, items) };
         // Conversions and candidate sessions each hold a copy of a large model: the original sessions
         // need not stay beside them (they are created again for the pipeline check).
-        for (const job of jobs) await job.module.releaseSource();
-        for (const job of jobs) fresh.push(await optimizeModule(job));
-        for (const status of fresh) status.outputFlow = tensorFlow.flowsOf(status.module); // [tensor-flow]
-        for (const status of fresh) await bindSelected(jobs.find((j) => j.name === status.module)!.module, status, workspace.moduleDir(status.module));
-        for (const p of planned) if (p.cached) await bindSelected(p.entry.module, p.cached, workspace.moduleDir(p.entry.name));
+        for (const { job } of fresh) await job.module.releaseSource();
+        for (const p of fresh) {
+          p.status = await optimizeModule(p.job);
+          p.status.outputFlow = tensorFlow.flowsOf(p.entry.name); // [tensor-flow]
+        }
+        // The modules optimized in this run first, then the cached ones.
+        await bindEach([...fresh, ...planned.filter((p) => !p.job)], workspace);
         const endToEndSettings = { ...defaultEndToEnd, ...definedOnly(global.endToEnd ?? {}) };
         const endToEnd = await enforceEndToEnd(
-          jobs.map((job) => ({ name: job.name, module: job.module, strategy: job.config.strategy, moduleDir: job.moduleDir, status: fresh.find((s) => s.module === job.name)! })),
+          fresh.map(({ entry, job, status }) => ({ name: entry.name, module: entry.module, strategy: job.config.strategy, moduleDir: job.moduleDir, status: status! })),
           () => runPipeline(call, items),
           before,
           endToEndSettings,
         );
         progress.info(`end-to-end check: ${endToEnd.summary}${endToEnd.fallbacks.length ? `; fell back: ${endToEnd.fallbacks.join('; ')}` : ''}`);
-        await keepOnGpu(planned, fresh, workspace, progress); // [tensor-flow] after the end-to-end fallbacks, which may move a consumer to the CPU
-        const check = { planned, fresh, call, items, workspace, progress, original: before.results, thresholds: endToEndSettings, strategyOf: (name: string) => jobs.find((j) => j.name === name)!.config.strategy };
+        await keepOnGpu(planned, workspace, progress); // [tensor-flow] after the end-to-end fallbacks, which may move a consumer to the CPU
+        const check = { planned, call, items, workspace, progress, original: before.results, thresholds: endToEndSettings };
         pipeline = { ...(await this.checkPipeline(check)), endToEnd };
-        for (const status of fresh) {
-          workspace.commit(status);
-          committed.add(status.module);
+        for (const p of fresh) {
+          workspace.commit(p.status!);
+          committed.add(p.entry.name);
         }
       } else {
         progress.info(`every module has a cached result in ${workspace.root}; loading`);
-        for (const p of planned) await bindSelected(p.entry.module, p.cached as ModuleStatus, workspace.moduleDir(p.entry.name));
-        await keepOnGpu(planned, fresh, workspace, progress); // [tensor-flow]
+        await bindAll(planned, workspace, progress); // [tensor-flow]
       }
     } catch (error) {
       // The previous packages stay whole: only this run's uncommitted folders go.
-      for (const job of jobs) if (job.runDir && !committed.has(job.name)) workspace.discard(job.runDir);
+      for (const p of planned) if (p.run && !committed.has(p.entry.name)) workspace.discard(p.run.runDir);
       throw error;
     }
 
     const modules: OptimizeStatus['modules'] = {};
-    for (const p of planned) {
-      const status = p.cached ?? fresh.find((s) => s.module === p.entry.name);
-      if (status) modules[p.entry.name] = { ...status, cached: Boolean(p.cached) };
-    }
+    for (const p of planned) if (p.status) modules[p.entry.name] = { ...p.status, cached: !p.settings };
     const report = formatReport(modules, pipeline);
     progress.print(`\n${report}\n`);
     const result: OptimizeStatus = { modules, pipeline, workspace: workspace.root, durationMs: Date.now() - started, report };
@@ -184,24 +191,25 @@ export class Optimizer {
   }
 
   /** Runs the pipeline over the dataloader with every module on its original model, recording calls. */
-  private async capture(jobs: ModuleJob[], planned: Planned[], call: PipelineCall, items: DataloaderItem[], workspace: Workspace, progress: Progress): Promise<void> {
+  private async capture(planned: Planned[], call: PipelineCall, items: DataloaderItem[], workspace: Workspace, progress: Progress): Promise<void> {
     for (const p of planned) {
       await p.entry.module.unbind('capturing');
       p.entry.module.sourceCalls = 0;
     }
-    for (const job of jobs) {
-      job.runDir = workspace.createRunDir(job.name);
-      const batching = job.module.options?.batching ?? true;
-      job.recorder = new CallRecorder(job.name, path.join(job.runDir, 'samples'), job.config.sampleCount, batching);
-      job.module.recorder = job.recorder;
+    for (const p of planned) {
+      if (!p.settings) continue;
+      const runDir = workspace.createRunDir(p.entry.name);
+      const batching = p.entry.module.options?.batching ?? true;
+      p.run = { runDir, recorder: new CallRecorder(p.entry.name, path.join(runDir, 'samples'), p.settings.config.sampleCount, batching) };
+      p.entry.module.recorder = p.run.recorder;
     }
     progress.info('capture: running the pipeline over the dataloader');
     tensorFlow.start(); // [tensor-flow]
     try {
-      for (const item of items) await call(...item.slice(1));
+      await runPipeline(call, items);
     } finally {
       tensorFlow.stop(); // [tensor-flow]
-      for (const job of jobs) job.module.recorder = undefined;
+      for (const p of planned) if (p.run) p.entry.module.recorder = undefined;
     }
   }
 
@@ -212,19 +220,15 @@ export class Optimizer {
    * back to its source.
    */
   private async checkPipeline(check: PipelineCheck): Promise<Omit<PipelineStatus, 'endToEnd'>> {
-    const { planned, fresh, call, items, workspace, progress } = check;
+    const { planned, call, items, workspace, progress } = check;
     const notes: string[] = [];
     const modules = planned.map((p) => p.entry.module);
     const compare = () => comparePipelines(call, items, (on) => modules.forEach((m) => (m.bypassed = on)));
-    const statusOf = (p: Planned) => p.cached ?? fresh.find((s) => s.module === p.entry.name)!;
     let timing = await compare();
     const assignment = await tryGpuAssignment(
       {
-        modules: fresh.map((status) => ({ status, strategy: check.strategyOf(status.module) })),
-        rebind: async () => {
-          for (const p of planned) await bindSelected(p.entry.module, statusOf(p), workspace.moduleDir(p.entry.name));
-          await keepOnGpu(planned, fresh, workspace, progress);
-        },
+        modules: planned.flatMap((p) => (p.job ? [{ status: p.status!, strategy: p.job.config.strategy }] : [])),
+        rebind: () => bindAll(planned, workspace, progress),
         time: compare,
         results: () => runPipeline(call, items),
         original: check.original,
@@ -241,11 +245,11 @@ export class Optimizer {
     if (rebound && clearlySlower(timing)) {
       notes.push(`rebound pipeline took ${timing.afterMs.toFixed(1)} ms vs ${timing.beforeMs.toFixed(1)} ms; turned off thread spinning`);
       for (const p of planned) {
-        const status = statusOf(p);
-        const selected = status.candidates.find((c) => c.key === status.selected.key);
+        const status = p.status!;
+        const selected = selectedCandidate(status);
         if (selected?.runner !== 'OnnxCPU') continue;
         await bindSelected(p.entry.module, status, workspace.moduleDir(status.module), { [NO_SPIN]: 0 });
-        if (fresh.includes(status)) {
+        if (p.job) {
           selected.variant.settings = { ...selected.variant.settings, [NO_SPIN]: 0 };
           status.selected.reason += '; thread spinning off (pipeline interference)';
         }
@@ -257,9 +261,9 @@ export class Optimizer {
       const why = 'the rebound pipeline was slower than the original, so the source model runs';
       for (const p of planned) {
         await p.entry.module.unbind(why);
-        const status = statusOf(p);
-        if (fresh.includes(status)) {
-          const baseline = status.candidates.find((c) => c.key === status.baseline)!;
+        const status = p.status!;
+        if (p.job) {
+          const baseline = baselineCandidate(status);
           // Keep the module-level reason too: why a candidate could not be selected is still true.
           status.selected = describeSelection(baseline, baseline, status.signature.batchSizes, `${status.selected.reason}; then ${why}`);
         }
@@ -274,23 +278,28 @@ export class Optimizer {
 /** What the pipeline-level checks need: the modules, how to run the pipeline, the original results. */
 interface PipelineCheck {
   planned: Planned[];
-  fresh: ModuleStatus[];
   call: PipelineCall;
   items: DataloaderItem[];
   workspace: Workspace;
   progress: Progress;
   original: unknown[];
   thresholds: EndToEndThresholds;
-  strategyOf(module: string): Strategy;
+}
+
+/** Binds each module to its status's selection, in the order given. */
+async function bindEach(planned: Planned[], workspace: Workspace): Promise<void> {
+  for (const p of planned) await bindSelected(p.entry.module, p.status!, workspace.moduleDir(p.entry.name));
+}
+
+/** Binds every module, then keeps outputs that only feed GPU modules on the GPU. */
+async function bindAll(planned: Planned[], workspace: Workspace, progress: Progress): Promise<void> {
+  await bindEach(planned, workspace);
+  await keepOnGpu(planned, workspace, progress); // [tensor-flow]
 }
 
 /** [tensor-flow] Outputs that only feed GPU modules stay on the GPU; the notes go to the progress log. */
-async function keepOnGpu(planned: Planned[], fresh: ModuleStatus[], workspace: Workspace, progress: Progress): Promise<void> {
-  const entries: ResidentEntry[] = planned.map((p) => ({
-    module: p.entry.module,
-    status: p.cached ?? fresh.find((s) => s.module === p.entry.name)!,
-    moduleDir: workspace.moduleDir(p.entry.name),
-  }));
+async function keepOnGpu(planned: Planned[], workspace: Workspace, progress: Progress): Promise<void> {
+  const entries: ResidentEntry[] = planned.map((p) => ({ module: p.entry.module, status: p.status!, moduleDir: workspace.moduleDir(p.entry.name) }));
   for (const note of await keepOutputsOnGpu(entries, bindSelected)) progress.info(note);
 }
 

@@ -80,7 +80,7 @@ function isStable(windows: number[][], percent: number): boolean {
 }
 
 /** Nearest-rank percentile of sorted values. */
-export function percentile(sorted: number[], p: number): number {
+function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }

@@ -1,4 +1,4 @@
-import type { ModuleStatus, OptimizeStatus } from '../status';
+import { ModuleStatus, OptimizeStatus, selectedCandidate } from '../status';
 import { observedLatency } from '../optimizer/select';
 
 type Modules = Record<string, ModuleStatus & { cached: boolean }>;
@@ -6,7 +6,7 @@ type Modules = Record<string, ModuleStatus & { cached: boolean }>;
 /** The table printed after optimize, readable at a glance; optimize-report.json holds the same and more. */
 export function formatReport(modules: Modules, pipeline: OptimizeStatus['pipeline']): string {
   const rows = Object.values(modules).map((status) => {
-    const selected = status.candidates.find((c) => c.key === status.selected.key);
+    const selected = selectedCandidate(status);
     const batches = Object.keys(status.signature.batchSizes).join(',') || 'n/a';
     const passed = status.candidates.filter((c) => c.status === 'passed').length;
     return [

@@ -110,9 +110,22 @@ interface MachineContext {
 const PROVIDER_LIBRARIES = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_tensorrt.so'];
 const ENV_KEYS = ['LD_LIBRARY_PATH', 'CUDA_VISIBLE_DEVICES', 'VK_DRIVER_FILES', 'VK_ICD_FILENAMES', 'VK_ADD_DRIVER_FILES'];
 
+let ortVersion: string | undefined;
+
+/** The installed onnxruntime-node's version, read once; 'unknown' where its package.json cannot be read. */
+export function onnxruntimeVersion(): string {
+  if (ortVersion === undefined) {
+    try {
+      ortVersion = (require('onnxruntime-node/package.json') as { version: string }).version;
+    } catch {
+      ortVersion = 'unknown';
+    }
+  }
+  return ortVersion;
+}
+
 function machineContext(): MachineContext {
-  const ortPackage = require.resolve('onnxruntime-node/package.json');
-  const ortRoot = path.dirname(ortPackage);
+  const ortRoot = path.dirname(require.resolve('onnxruntime-node/package.json'));
   const bindingDir = path.join(ortRoot, 'bin', 'napi-v6', os.platform(), os.arch());
   const libraries: Record<string, number> = {};
   for (const name of PROVIDER_LIBRARIES) {
@@ -120,7 +133,7 @@ function machineContext(): MachineContext {
     if (fs.existsSync(file)) libraries[name] = fs.statSync(file).size;
   }
   return {
-    onnxruntime: (JSON.parse(fs.readFileSync(ortPackage, 'utf8')) as { version: string }).version,
+    onnxruntime: onnxruntimeVersion(),
     node: process.version,
     platform: os.platform(),
     arch: os.arch(),
@@ -157,7 +170,8 @@ async function discover(context: MachineContext, key: string, options: Discovery
     if (cached) return { ...cached, source: 'disk' };
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const probes = await Promise.all(GPU_PROVIDERS.map((provider) => probeProvider(provider, context, timeoutMs)));
+  const model = Buffer.from(probeModel()).toString('base64');
+  const probes = await Promise.all(GPU_PROVIDERS.map((provider) => probeProvider(provider, model, context, timeoutMs)));
   const answer: DeviceDiscovery = {
     providers: Object.fromEntries(GPU_PROVIDERS.map((provider, i) => [provider, probes[i]])) as Record<GpuProvider, ProviderProbe>,
     gpus: listGpus(),
@@ -212,9 +226,10 @@ const provider = process.env.NAV_PROBE_PROVIDER;
 })();
 `;
 
-function probeProvider(provider: GpuProvider, context: MachineContext, timeoutMs: number): Promise<ProviderProbe> {
+/** `model`: probeModel() in base64. */
+function probeProvider(provider: GpuProvider, model: string, context: MachineContext, timeoutMs: number): Promise<ProviderProbe> {
   const started = Date.now();
-  const env = { ...process.env, NAV_PROBE_ORT: require.resolve('onnxruntime-node'), NAV_PROBE_PROVIDER: provider, NAV_PROBE_MODEL: Buffer.from(probeModel()).toString('base64') };
+  const env = { ...process.env, NAV_PROBE_ORT: require.resolve('onnxruntime-node'), NAV_PROBE_PROVIDER: provider, NAV_PROBE_MODEL: model };
   return new Promise((resolve) => {
     execFile(process.execPath, ['-e', PROBE_SCRIPT], { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 << 20 }, (error, stdout, stderr) => {
       const ms = Date.now() - started;

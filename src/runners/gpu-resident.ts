@@ -18,7 +18,7 @@ const rawOf = new WeakMap<object, Tensor>();
 export function guardGpuOutputs(session: RunnerSession, module: string): RunnerSession {
   return {
     ...session,
-    run: async (feeds: Feeds) => guardOutputs(module, await session.run(unwrapGpuInputs(feeds))),
+    run: (feeds: Feeds) => session.run(unwrapGpuInputs(feeds)).then((outputs) => guardOutputs(module, outputs)),
   };
 }
 

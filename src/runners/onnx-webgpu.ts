@@ -2,7 +2,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import type { ModuleSignature } from '../capture/signature';
 import type { ModelArtifact } from '../formats/format';
 import { providerAvailability } from './device-discovery';
-import { guardGpuOutputs } from './gpu-resident';
+import { guardGpuOutputs, unwrapGpuInputs } from './gpu-resident';
 import { configEntries, createOrtSession } from './ort-session';
 import type { Runner, RunnerSession, RunnerVariant, SessionContext, VariantContext } from './runner';
 
@@ -91,7 +91,9 @@ export function capturesGraph(settings: RunnerVariant['settings']): boolean {
 async function createWebGpuSession(artifact: ModelArtifact, variant: RunnerVariant, context: SessionContext): Promise<RunnerSession> {
   // A captured graph only replays the shapes it was captured with: other shapes go to the source.
   const fixed = capturesGraph(variant.settings) ? staticShapes(context.signature, artifact) : artifact.fixedShapes;
-  const session = await createOrtSession({ ...artifact, fixedShapes: fixed }, webgpuSessionOptions(variant.settings));
-  // Every WebGPU session: its outputs may stay on the GPU, and its inputs may be another's such outputs.
-  return guardGpuOutputs(session, context.module);
+  const options = webgpuSessionOptions(variant.settings);
+  const session = await createOrtSession({ ...artifact, fixedShapes: fixed }, options);
+  // Only sessions that keep outputs on the GPU need them guarded; any WebGPU session's inputs may be another's such outputs.
+  if (options.preferredOutputLocation) return guardGpuOutputs(session, context.module);
+  return { ...session, run: (feeds) => session.run(unwrapGpuInputs(feeds)) };
 }

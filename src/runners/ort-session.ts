@@ -4,14 +4,16 @@ import type { Feeds, RunnerSession } from './runner';
 
 /**
  * Wraps an onnxruntime-node session as a RunnerSession. Shared by every runner built on an
- * onnxruntime execution provider; they differ only in the SessionOptions they pass.
+ * onnxruntime execution provider; they differ only in the SessionOptions they pass. `model` is a
+ * candidate's artifact, or a model as a path or bytes (a module's original model: any shapes).
  */
 export async function createOrtSession(
-  artifact: ModelArtifact,
+  model: ModelArtifact | string | Uint8Array,
   options: InferenceSession.SessionOptions,
 ): Promise<RunnerSession> {
-  const session = await InferenceSession.create(artifact.path, options);
-  const fixedShapes = artifact.fixedShapes;
+  const { path: source, fixedShapes } = typeof model === 'object' && 'path' in model ? model : { path: model, fixedShapes: undefined };
+  // One call, but create() takes a path and bytes through separate overloads.
+  const session = await (typeof source === 'string' ? InferenceSession.create(source, options) : InferenceSession.create(source, options));
   return {
     run: (feeds: Feeds) => session.run(feeds) as Promise<Feeds>,
     accepts: fixedShapes ? (feeds) => shapesMatch(feeds, fixedShapes) : () => true,

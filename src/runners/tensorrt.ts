@@ -1,5 +1,5 @@
 import { Tensor } from 'onnxruntime-node';
-import { loadTensorRT, type HostTensor, type LoadResult, type TensorRTEngine, type TensorRTProfile } from '../../native';
+import { loadTensorRT, probeTensorRT, type HostTensor, type LoadResult, type TensorRTEngine, type TensorRTProfile } from '../../native';
 import { NavigatorError, errorText } from '../errors';
 import type { ModelArtifact } from '../formats/format';
 import { TENSORRT_FORMAT_NAMES } from '../formats/tensorrt-engine';
@@ -34,11 +34,14 @@ function rangesText(profiles: readonly TensorRTProfile[]): string {
     .join('; ');
 }
 
-/** Why the engine cannot take these feeds, or undefined when it can. */
-export function feedMismatch(engine: Pick<TensorRTEngine, 'inputs' | 'profiles'>, feeds: Feeds): string | undefined {
-  const names = engine.inputs.map((input) => input.name);
-  const extra = Object.keys(feeds).find((name) => !names.includes(name));
-  if (extra !== undefined) return `"${extra}" is not an input of the engine (its inputs: ${names.join(', ')})`;
+/** Why the engine cannot take these feeds, or undefined when it can; `names` are the engine's input names. */
+export function feedMismatch(
+  engine: Pick<TensorRTEngine, 'inputs' | 'profiles'>,
+  feeds: Feeds,
+  names: ReadonlySet<string> = new Set(engine.inputs.map((input) => input.name)),
+): string | undefined {
+  const extra = Object.keys(feeds).find((name) => !names.has(name));
+  if (extra !== undefined) return `"${extra}" is not an input of the engine (its inputs: ${[...names].join(', ')})`;
   for (const input of engine.inputs) {
     const feed = feeds[input.name];
     if (feed === undefined) return `input "${input.name}" is missing`;
@@ -67,20 +70,23 @@ function hostTensor(tensor: Tensor): HostTensor {
 class TensorRTSession implements RunnerSession {
   /** The addon builds these arrays on every read: read them once, since accepts() runs on every call. */
   private readonly io: Pick<TensorRTEngine, 'inputs' | 'profiles'>;
+  private readonly inputNames: ReadonlySet<string>;
 
   constructor(
     private readonly engine: TensorRTEngine,
     private readonly module: string,
   ) {
     this.io = { inputs: engine.inputs, profiles: engine.profiles };
+    this.inputNames = new Set(this.io.inputs.map((input) => input.name));
   }
 
   accepts(feeds: Feeds): boolean {
-    return feedMismatch(this.io, feeds) === undefined;
+    return feedMismatch(this.io, feeds, this.inputNames) === undefined;
   }
 
   async run(feeds: Feeds): Promise<Feeds> {
-    const mismatch = feedMismatch(this.io, feeds);
+    // Checked again here (a cheap look at names and shapes) so that a direct run() gets the error that names the module.
+    const mismatch = feedMismatch(this.io, feeds, this.inputNames);
     if (mismatch !== undefined) {
       throw new NavigatorError(`the TensorRT engine cannot take these inputs: ${mismatch}`, {
         module: this.module,
@@ -104,10 +110,10 @@ class TensorRTSession implements RunnerSession {
 }
 
 async function probe(load: () => LoadResult): Promise<Availability> {
-  const loaded = load();
-  if ('unavailable' in loaded) return { available: false, reason: loaded.unavailable };
   try {
-    const info = loaded.addon.info();
+    const probed = probeTensorRT(load);
+    if ('unavailable' in probed) return { available: false, reason: probed.unavailable };
+    const info = probed.info;
     if (info.deviceCount === 0 || !info.device) {
       return {
         available: false,
@@ -141,8 +147,8 @@ export function createTensorRTRunner(load: () => LoadResult = loadTensorRT): Run
         });
       }
       const available = await runner.availability();
-      const loaded = load();
-      if (!available.available || 'unavailable' in loaded) {
+      const loaded = available.available ? probeTensorRT(load) : undefined;
+      if (!loaded || 'unavailable' in loaded) {
         throw new NavigatorError('the TensorRT runner is not available on this machine', {
           module: context.module,
           subject: 'TensorRT',

@@ -21,7 +21,7 @@ export function hashConfig(config: object): string {
 }
 
 /** JSON with sorted keys and functions as their source, for hashing and for status files. */
-export function stableJson(value: unknown): string {
+function stableJson(value: unknown): string {
   return JSON.stringify(toPlain(value));
 }
 
