@@ -2,6 +2,9 @@
 module.exports = {
   preset: 'ts-jest',
   testEnvironment: '<rootDir>/test/environment.js',
+  // One device-discovery cache folder for the run (the per-file TMPDIR of environment.js would empty it per file).
+  globalSetup: '<rootDir>/test/global-setup.js',
+  globalTeardown: '<rootDir>/test/global-teardown.js',
   roots: ['<rootDir>/test'],
   testTimeout: 120000,
   maxWorkers: 2,

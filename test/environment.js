@@ -19,6 +19,8 @@ class SharedTypedArraysEnvironment extends TestEnvironment {
     // Each test file writes models and workspaces under os.tmpdir(); pointing that at a folder of
     // the file's own, removed when the file ends, leaves nothing behind in the machine's /tmp.
     // Node's os module reads the worker's real environment, which runs one test file at a time.
+    // Device discovery's disk cache is kept out of it: test/global-setup.js gives the whole run one
+    // (NAV_DEVICE_CACHE_DIR), so the provider probes run once per run, not once per file.
     this.tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'nav-jest-'));
     this.previousTmpdir = process.env.TMPDIR;
     process.env.TMPDIR = this.tmpRoot;

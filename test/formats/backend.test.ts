@@ -6,7 +6,6 @@
  * silent mismatches fail the test.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { ModuleSignature } from '../../src/capture/signature';
@@ -17,6 +16,7 @@ import { tensorToArray } from '../../src/onnx/graph';
 import { readModel } from '../../src/onnx/model-io';
 import { formatRegistry } from '../../src/plugins';
 import { compareTensors } from '../../src/tensors';
+import { runModel, tempDir } from '../helpers/models';
 
 const DATA = '/usr/share/libonnx-testdata/data/node';
 const config = resolveModuleConfig({});
@@ -38,14 +38,8 @@ function matches(actual: Tensor, expected: Tensor, rtol: number, atol: number): 
   return !error.shapeMismatch && !error.nonFinite && error.maxAbsError <= atol + rtol * error.sourceMaxAbs;
 }
 
-async function runModel(model: string | Uint8Array, feeds: Feeds): Promise<Feeds> {
-  const session = await InferenceSession.create(model as string, { executionProviders: ['cpu'], logSeverityLevel: 3 });
-  try {
-    return (await session.run(feeds)) as Feeds;
-  } finally {
-    await session.release();
-  }
-}
+/** onnxruntime's CPU provider, its warnings silenced. */
+const cpuOnly: InferenceSession.SessionOptions = { executionProviders: ['cpu'], logSeverityLevel: 3 };
 
 function signatureOf(feeds: Feeds, outputs: Feeds): ModuleSignature {
   const spec = (name: string, t: Tensor) => ({ name, dtype: t.type, shape: [...t.dims], dynamicAxes: [], min: [...t.dims], opt: [...t.dims], max: [...t.dims] });
@@ -55,7 +49,7 @@ function signatureOf(feeds: Feeds, outputs: Feeds): ModuleSignature {
 describe('conversions over the ONNX backend test models', () => {
   it('runs every conversion on every model onnxruntime runs', async () => {
     if (!fs.existsSync(DATA)) throw new Error(`${DATA} is missing: install Debian's libonnx-testdata (apt-get install libonnx-testdata)`);
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nav-backend-'));
+    const work = tempDir('nav-backend-');
     const counts: Record<string, Record<Outcome, number>> = {};
     const failures: string[] = [];
     const notApplicable = new Map<string, number>();
@@ -81,7 +75,7 @@ describe('conversions over the ONNX backend test models', () => {
         const inputs = readTensors(dataDir, 'input_');
         const expectedList = readTensors(dataDir, 'output_');
         feeds = Object.fromEntries(inputs.map(({ tensor }, i) => [graph.input![i].name!, tensor]));
-        original = await runModel(modelPath, feeds);
+        original = await runModel(modelPath, feeds, cpuOnly);
         // Only models whose reference outputs onnxruntime itself reproduces (not random ops, not unsupported types).
         const outNames = graph.output!.map((o) => o.name!);
         if (!expectedList.every(({ tensor }, i) => original[outNames[i]] && matches(original[outNames[i]], tensor, 1e-4, 1e-5))) throw new Error('reference mismatch');
@@ -97,7 +91,7 @@ describe('conversions over the ONNX backend test models', () => {
       };
 
       try {
-        check('round trip', await runModel(encodeModel(decodeModel(bytes)), feeds), 1e-5, 1e-6, true, 'codec');
+        check('round trip', await runModel(encodeModel(decodeModel(bytes)), feeds, cpuOnly), 1e-5, 1e-6, true, 'codec');
       } catch (error) {
         record('round trip', 'failed', `${name}: ${(error as Error).message.split('\n')[0]}`);
       }
@@ -115,13 +109,12 @@ describe('conversions over the ONNX backend test models', () => {
           }
           const tolerance = config.tolerances[format.precision];
           const fp32 = format.precision === 'fp32';
-          check(format.name, await runModel(result.artifact.path, feeds), fp32 ? 1e-5 : tolerance.rtol, fp32 ? 1e-6 : tolerance.atol, fp32, format.precision);
+          check(format.name, await runModel(result.artifact.path, feeds, cpuOnly), fp32 ? 1e-5 : tolerance.rtol, fp32 ? 1e-6 : tolerance.atol, fp32, format.precision);
         } catch (error) {
           record(format.name, 'failed', `${name}: ${(error as Error).message.split('\n')[0].slice(0, 200)}`);
         }
       }
     }
-    fs.rmSync(work, { recursive: true, force: true });
 
     const lines = Object.entries(counts).map(([format, c]) => `${format.padEnd(16)} ran ${runnable}: ${c.passed} passed, ${c['not applicable']} not applicable, ${c['caught by the correctness check']} over tolerance (caught by the correctness check), ${c.failed} failed`);
     const reasons = [...notApplicable.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([r, n]) => `  ${n} x ${r}`);

@@ -23,6 +23,7 @@ import { loadOptimized, navModule, NavigatorError, OnnxModule, optimize } from '
 import { buildDenoiser, buildImageDecoder, buildTextEncoder, LATENT_CHANNELS, LATENT_SIZE, TEXT_TOKENS, tinyResNet } from '../../src/models';
 import { discoverDevices } from '../../src/runners/device-discovery';
 import { WEBGPU_GRAPH_CAPTURE, webgpuSessionOptions } from '../../src/runners/onnx-webgpu';
+import { randomFloats, writeModel } from '../helpers/models';
 
 const dir = fs.mkdtempSync(path.join(process.env.OUT ?? os.tmpdir(), 'gpu-check-'));
 const failures: string[] = [];
@@ -43,32 +44,22 @@ function relL2(a: Tensor, b: Tensor): number {
   return x.length === y.length ? Math.sqrt(d / Math.max(n, 1e-30)) : Infinity;
 }
 
-function floats(dims: number[], seed: number, scale = 1): Tensor {
-  let s = seed >>> 0;
-  const data = Float32Array.from({ length: dims.reduce((p, d) => p * d, 1) }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32 - 0.5) * 2 * scale;
-  });
-  return new Tensor('float32', data, dims);
-}
-
 function ids(batch: number, seed: number): Tensor {
   return new Tensor('int64', BigInt64Array.from({ length: batch * TEXT_TOKENS }, (_, i) => BigInt((i * 37 + seed * 101) % 1000)), [batch, TEXT_TOKENS]);
 }
 
+/** The models are written under this script's own folder (under $OUT on the device machine). */
 function write(name: string, bytes: Uint8Array): string {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, bytes);
-  return file;
+  return writeModel(dir, name, bytes);
 }
 
 /** Each settings set on WebGPU vs the CPU, over three different inputs in a row. */
 async function providerOptions(): Promise<void> {
   const models = {
-    tiny_resnet: { file: write('tiny_resnet.onnx', tinyResNet()), feeds: (i: number) => ({ pixel_values: floats([2, 3, 32, 32], 10 + i) }) },
+    tiny_resnet: { file: write('tiny_resnet.onnx', tinyResNet()), feeds: (i: number) => ({ pixel_values: randomFloats([2, 3, 32, 32], 10 + i) }) },
     denoiser: {
       file: write('denoiser.onnx', buildDenoiser()),
-      feeds: (i: number) => ({ latent: floats([2, LATENT_CHANNELS, LATENT_SIZE, LATENT_SIZE], 20 + i), timestep: floats([2], 30 + i), text_embedding: floats([2, TEXT_TOKENS, 64], 40 + i) }),
+      feeds: (i: number) => ({ latent: randomFloats([2, LATENT_CHANNELS, LATENT_SIZE, LATENT_SIZE], 20 + i), timestep: randomFloats([2], 30 + i), text_embedding: randomFloats([2, TEXT_TOKENS, 64], 40 + i) }),
     },
   };
   const settingsSets: Record<string, Record<string, string>> = {
@@ -112,7 +103,7 @@ async function gpuBufferChain(): Promise<void> {
   const encoderFile = write('text_encoder.onnx', buildTextEncoder());
   const denoiserFile = write('denoiser2.onnx', buildDenoiser());
   const feeds = { input_ids: ids(2, 1) };
-  const rest = { latent: floats([2, LATENT_CHANNELS, LATENT_SIZE, LATENT_SIZE], 5), timestep: floats([2], 6) };
+  const rest = { latent: randomFloats([2, LATENT_CHANNELS, LATENT_SIZE, LATENT_SIZE], 5), timestep: randomFloats([2], 6) };
   const cpuEncoder = await InferenceSession.create(encoderFile);
   const cpuDenoiser = await InferenceSession.create(denoiserFile);
   const expected = (await cpuDenoiser.run({ ...rest, text_embedding: (await cpuEncoder.run(feeds)).text_embedding })).noise_pred;
@@ -136,7 +127,7 @@ class GpuTextToImage {
 
   async generate(batch: number, seed: number): Promise<Tensor> {
     const { text_embedding } = await this.textEncoder.run({ input_ids: ids(batch, seed) });
-    let latent = floats([batch, LATENT_CHANNELS, LATENT_SIZE, LATENT_SIZE], seed);
+    let latent = randomFloats([batch, LATENT_CHANNELS, LATENT_SIZE, LATENT_SIZE], seed);
     for (let step = 0; step < 3; step++) {
       const timestep = new Tensor('float32', new Float32Array(batch).fill(1 - step / 3), [batch]);
       const { noise_pred } = await this.denoiser.run({ latent, timestep, text_embedding });

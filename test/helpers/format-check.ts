@@ -12,6 +12,9 @@ import type { Feeds } from '../../src/runners/runner';
 import { compareTensors, type OutputError } from '../../src/tensors';
 import { tempDir } from './models';
 
+/** Run a model once: the one helper, kept in ./models (light to import). */
+export { runModel } from './models';
+
 /** A signature as capture would record it from calls with these input shapes. */
 export function signatureOf(inputs: { name: string; dtype?: string; shapes: number[][] }[]): ModuleSignature {
   const specs: TensorSpec[] = inputs.map(({ name, dtype = 'float32', shapes }) => {
@@ -65,15 +68,6 @@ export async function convertWith(
 export function artifactOf(result: ConversionResult): ModelArtifact & { notes?: string } {
   if ('notApplicable' in result) throw new Error(`expected a conversion, got notApplicable: ${result.notApplicable}`);
   return { ...result.artifact, notes: result.notes };
-}
-
-export async function runModel(model: string | Uint8Array, feeds: Feeds, options: InferenceSession.SessionOptions = {}): Promise<Feeds> {
-  const session = typeof model === 'string' ? await InferenceSession.create(model, options) : await InferenceSession.create(model, options);
-  try {
-    return (await session.run(feeds)) as Feeds;
-  } finally {
-    await session.release();
-  }
 }
 
 /** Per output: the error figures and whether they are within the tolerance (max |c - s| <= atol + rtol · max |s|). */

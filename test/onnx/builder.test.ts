@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { attr, f, GraphBuilder, seededRandom } from '../../src/onnx/builder';
 import { findInitializer, tensorToArray, tensorToFloat32 } from '../../src/onnx/graph';
 import { AttributeType, DataType, decodeModel, type ModelProto, type NodeProto } from '../../src/onnx/proto';
+import { runModel } from '../helpers/models';
 
 function weights(model: ModelProto, name: string): Float32Array {
   const tensor = findInitializer(model.graph!, name);
@@ -11,15 +12,6 @@ function weights(model: ModelProto, name: string): Float32Array {
 
 function attributeOf(node: NodeProto | undefined, name: string) {
   return node?.attribute?.find((a) => a.name === name);
-}
-
-async function run(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
-  const session = await ort.InferenceSession.create(bytes);
-  try {
-    return (await session.run(feeds)) as Record<string, ort.Tensor>;
-  } finally {
-    await session.release();
-  }
 }
 
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance = 1e-5): void {
@@ -71,7 +63,7 @@ describe('GraphBuilder', () => {
     const [w1, b1, w2, b2] = ['w1', 'b1', 'w2', 'b2'].map((name) => weights(model, name));
     for (const batch of [1, 5]) {
       const x = Float32Array.from({ length: batch * 4 }, (_, i) => Math.sin(i + batch));
-      const { y } = await run(bytes, { x: new ort.Tensor('float32', x, [batch, 4]) });
+      const { y } = await runModel(bytes, { x: new ort.Tensor('float32', x, [batch, 4]) });
       expect(y.dims).toEqual([batch, 3]);
       expectClose(y.data as Float32Array, mlpReference(x, batch, w1, b1, w2, b2));
     }
@@ -116,7 +108,7 @@ describe('GraphBuilder', () => {
         }
       }
     }
-    const { y } = await run(b.toBytes(), { x: new ort.Tensor('float32', input, [1, 2, 5, 5]) });
+    const { y } = await runModel(b.toBytes(), { x: new ort.Tensor('float32', input, [1, 2, 5, 5]) });
     expect(y.dims).toEqual([1, 75]);
     expectClose(y.data as Float32Array, expected);
   });

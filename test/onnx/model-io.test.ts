@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../src/onnx/builder';
@@ -7,12 +6,13 @@ import { externalDataInfo, isExternalTensor } from '../../src/onnx/external-data
 import { findInitializer, tensorRawBytes } from '../../src/onnx/graph';
 import { loadExternalTensor, readModel, writeModel } from '../../src/onnx/model-io';
 import { DataLocation, decodeModel, encodeModel, type ModelProto, type TensorProto } from '../../src/onnx/proto';
+import { runModel, tempDir } from '../helpers/models';
 
+/** A fresh folder per test, under the test file's own temporary folder. */
 let tmp: string;
 beforeEach(() => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'model-io-'));
+  tmp = tempDir('model-io-');
 });
-afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** x [1, 64] → MatMul w1 [64, 64] (16 KiB) → Add b1 [64] (256 B) → MatMul w2 [64, 32] (8 KiB) → y. */
 function mlp(): ModelProto {
@@ -27,13 +27,7 @@ function mlp(): ModelProto {
 const input = new ort.Tensor('float32', Float32Array.from({ length: 64 }, (_, i) => Math.sin(i)), [1, 64]);
 
 async function outputOf(model: string | Uint8Array): Promise<Float32Array> {
-  // The two overloads (path, bytes) of create() do not accept the union in one call.
-  const session = typeof model === 'string' ? await ort.InferenceSession.create(model) : await ort.InferenceSession.create(model);
-  try {
-    return (await session.run({ x: input })).y.data as Float32Array;
-  } finally {
-    await session.release();
-  }
+  return (await runModel(model, { x: input })).y.data as Float32Array;
 }
 
 function initializer(model: ModelProto, name: string): TensorProto {

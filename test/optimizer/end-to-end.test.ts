@@ -28,7 +28,7 @@ registerTestFormat('test-int8-drifting', 'int8', () => stepModel(1.03));
 const step = navModule(new OnnxModule(writeModel(dir, 'step.onnx', stepModel(1))), { name: 'e2e_step' });
 
 async function iterate(batch: number, loops: number): Promise<Tensor> {
-  let x = new Tensor('float32', Float32Array.from({ length: batch * 16 }, (_, i) => Math.cos(i)), [batch, 16]);
+  let x: Tensor = new Tensor('float32', Float32Array.from({ length: batch * 16 }, (_, i) => Math.cos(i)), [batch, 16]);
   for (let i = 0; i < loops; i++) x = (await step.run({ x })).y;
   return x;
 }

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { InferenceSession } from 'onnxruntime-node';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { navModule, OnnxModule, optimize, optimizeConfig, loadOptimized, strategies, NavigatorError } from '../../src';
 import type { Feeds } from '../../src';
 import { clearlySlower } from '../../src/optimizer/pipeline-timing';
@@ -24,7 +24,6 @@ class TwoStagePipeline {
     const doubled = new Float32Array(y.data.length * 2);
     doubled.set(y.data as Float32Array);
     doubled.set(y.data as Float32Array, y.data.length);
-    const { Tensor } = await import('onnxruntime-node');
     return this.head.run({ x: new Tensor('float32', doubled, [batch * 2, 16]) });
   }
 }
@@ -118,7 +117,7 @@ describe('optimize on a pipeline instance', () => {
 describe('optimize with a function target and strategies', () => {
   const seqPath = writeModel(dir, 'seq.onnx', sequenceModel());
   const seq = navModule(new OnnxModule(seqPath), { name: 'opt_seq' });
-  const run = async (batch: number, length: number) => seq.run({ x: new (require('onnxruntime-node').Tensor)('float32', new Float32Array(batch * length * 8).fill(0.5), [batch, length, 8]) });
+  const run = async (batch: number, length: number) => seq.run({ x: new Tensor('float32', new Float32Array(batch * length * 8).fill(0.5), [batch, length, 8]) });
 
   it('derives every dynamic axis and min/opt/max from the calls', async () => {
     const status = await optimize(run, [[2, 2, 4], [2, 2, 4], [1, 1, 9], [2, 2, 4]], { workspace: path.join(dir, 'fn'), ...quiet, targetFormats: ['onnx'] });
@@ -140,7 +139,7 @@ describe('optimize with a function target and strategies', () => {
 
   it('treats axis 0 as an ordinary axis for a module declared without batching', async () => {
     const unbatched = navModule(new OnnxModule(seqPath), { name: 'opt_unbatched', batching: false });
-    const call = (length: number) => unbatched.run({ x: new (require('onnxruntime-node').Tensor)('float32', new Float32Array(3 * length * 8).fill(0.2), [3, length, 8]) });
+    const call = (length: number) => unbatched.run({ x: new Tensor('float32', new Float32Array(3 * length * 8).fill(0.2), [3, length, 8]) });
     const status = await optimize(call, [[1, 4], [1, 4]], { workspace: path.join(dir, 'unbatched'), ...quiet, targetFormats: ['onnx'] });
     const module = status.modules.opt_unbatched;
     expect(module.signature).toMatchObject({ batching: false, batchSizes: {} });
@@ -161,7 +160,7 @@ describe('optimize with a function target and strategies', () => {
     class HalfUsed {
       @navModule({ name: 'opt_used' }) used = new OnnxModule(seqPath);
       @navModule({ name: 'opt_idle' }) idle = new OnnxModule(seqPath);
-      run = (batch: number) => run(batch, 4).then(() => this.used.run({ x: new (require('onnxruntime-node').Tensor)('float32', new Float32Array(batch * 32), [batch, 4, 8]) }));
+      run = (batch: number) => run(batch, 4).then(() => this.used.run({ x: new Tensor('float32', new Float32Array(batch * 32), [batch, 4, 8]) }));
     }
     const workspace = path.join(dir, 'idle');
     await expect(optimize(new HalfUsed(), [[1, 1]], { workspace, ...quiet })).rejects.toThrow(/module "opt_idle": was never called/);

@@ -1,9 +1,8 @@
 import * as path from 'path';
 import { navModule, OnnxModule, optimize, strategies } from '../../src';
-import { GraphBuilder } from '../../src/onnx/builder';
 import { clearlySlower, summarizePasses } from '../../src/optimizer/pipeline-timing';
 import { registerTestFormat } from '../helpers/formats';
-import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
+import { mlpGraph, mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
 
 describe('telling a slower pipeline from noise', () => {
   it('takes the median and quartiles of each set of passes', () => {
@@ -26,10 +25,7 @@ describe('telling a slower pipeline from noise', () => {
  * slower than the source, so the rebound pipeline is slower beyond any noise.
  */
 function slowMlp(): Uint8Array {
-  const b = new GraphBuilder('slow', { seed: 21 });
-  const x = b.input('x', 'float32', ['batch', 16]);
-  const h = b.op('Relu', [b.op('Add', [b.op('MatMul', [x, b.randomWeight('w1', [16, 32], 0.3)]), b.randomWeight('b1', [32], 0.3)])]);
-  const y = b.op('MatMul', [h, b.randomWeight('w2', [32, 8], 0.3)]);
+  const { b, x, y } = mlpGraph({ seed: 21, name: 'slow' });
   let wide = b.op('MatMul', [x, b.randomWeight('wide_in', [16, 1024], 0.05)]);
   for (let i = 0; i < 8; i++) wide = b.op('Tanh', [b.op('MatMul', [wide, b.randomWeight(`wide_${i}`, [1024, 1024], 0.03)])]);
   const nothing = b.op('Mul', [b.op('ReduceMean', [wide], { axes: [1], keepdims: 1 }), b.constant('zero', new Float32Array([0]), [])]);

@@ -4,8 +4,6 @@
  * then cached in the process and on disk.
  */
 import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { currentEnvironment, environmentKey, environmentWithDevices } from '../../src/environment';
 import {
@@ -17,14 +15,19 @@ import {
   probeModel,
   providerAvailability,
 } from '../../src/runners/device-discovery';
+import { tempDir } from '../helpers/models';
 
-const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nav-devices-'));
+/**
+ * This file's own disk cache, empty at the start: the tests that check probing and the disk cache
+ * name it. Calls without a cacheDir use the run's shared cache (NAV_DEVICE_CACHE_DIR, set by
+ * test/global-setup.js), which other files may have filled already; nothing below depends on that.
+ */
+const cacheDir = tempDir('nav-devices-');
 /** nvidia-smi or the NVIDIA driver: on such a machine the providers may work, elsewhere they cannot. */
 const hasGpu = listGpus().length > 0;
 
 afterAll(() => {
   forgetDiscoveredDevices();
-  fs.rmSync(cacheDir, { recursive: true, force: true });
 });
 
 describe('device discovery', () => {
@@ -67,7 +70,8 @@ describe('device discovery', () => {
   });
 
   it('reports a probe that does not finish in time as unavailable, naming the timeout', async () => {
-    const slowDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nav-devices-slow-'));
+    // A cache of its own, so that the timed-out answer reaches neither cacheDir nor the shared cache.
+    const slowDir = tempDir('nav-devices-slow-');
     const started = Date.now();
     // 1 ms: the child process cannot even start onnxruntime, as if the provider hung.
     const devices = await discoverDevices({ refresh: true, cacheDir: slowDir, timeoutMs: 1 });
@@ -76,7 +80,6 @@ describe('device discovery', () => {
       expect(devices.providers[provider]).toMatchObject({ available: false, reason: expect.stringMatching(/the probe timed out after 1 ms/) });
     }
     forgetDiscoveredDevices();
-    fs.rmSync(slowDir, { recursive: true, force: true });
   });
 
   it('gives runners their availability with the reason', async () => {

@@ -8,28 +8,19 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Tensor } from 'onnxruntime-node';
 import { navModule, NavigatorError, OnnxModule, optimize } from '../../src';
-import type { ModuleSignature, TensorSpec } from '../../src/capture/signature';
 import { BoundModule, TensorFlowTracker, planGpuResidentOutputs } from '../../src/capture/tensor-flow';
 import { runnerRegistry } from '../../src/plugins';
 import { listGpus } from '../../src/runners/device-discovery';
 import { guardOutputs, unwrapGpuInputs } from '../../src/runners/gpu-resident';
 import { gpuProviderSessionOptions } from '../../src/runners/onnx-cuda';
 import { GPU_OUTPUTS, WEBGPU_GRAPH_CAPTURE, capturesGraph, staticShapes, webgpuSessionOptions, webgpuVariants } from '../../src/runners/onnx-webgpu';
+import { signatureOf } from '../helpers/format-check';
 import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
 
 const dir = tempDir('nav-gpu-runners-');
 const hasGpu = listGpus().length > 0;
 const GPU_RUNNERS = ['OnnxWebGPU', 'OnnxCUDA', 'OnnxTensorRT'];
 
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function spec(name: string, min: number[], max: number[]): TensorSpec {
-  return { name, dtype: 'float32', shape: min.map((d, i) => (d === max[i] ? d : null)), dynamicAxes: [0], min, opt: min, max };
-}
-
-function signature(inputs: TensorSpec[]): ModuleSignature {
-  return { inputs, outputs: [spec('y', [1, 4], [1, 4])], batching: true, batchSizes: { 1: 1 }, calls: 3 };
-}
 
 describe('GPU runners', () => {
   it('are registered, each with its device and formats', () => {
@@ -46,11 +37,11 @@ describe('GPU runners', () => {
   });
 
   it('WebGPU variants: defaults, NCHW, and graph capture only where every call had one shape', () => {
-    const dynamic = signature([spec('x', [1, 16], [4, 16])]);
+    const dynamic = signatureOf([{ name: 'x', shapes: [[1, 16], [4, 16]] }]);
     expect(webgpuVariants(dynamic, {}).map((v) => v.id)).toEqual(['default', 'nchw']);
     expect(staticShapes(dynamic, {})).toBeUndefined();
 
-    const single = signature([spec('x', [2, 16], [2, 16]), spec('t', [2], [2])]);
+    const single = signatureOf([{ name: 'x', shapes: [[2, 16]] }, { name: 't', shapes: [[2]] }]);
     const variants = webgpuVariants(single, {});
     expect(variants.map((v) => v.id)).toEqual(['default', 'nchw', 'graph-capture']);
     expect(variants[2].settings).toEqual({ [WEBGPU_GRAPH_CAPTURE]: '1' });

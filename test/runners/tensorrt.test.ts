@@ -4,7 +4,6 @@
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import {
@@ -34,15 +33,11 @@ import type { Feeds } from '../../src/runners/runner';
 import { readModel } from '../../src/onnx/model-io';
 import { GraphBuilder } from '../../src/onnx/builder';
 import { moduleConfig as fullModuleConfig } from '../helpers/format-check';
-import { mlpModel } from '../helpers/models';
+import { mlpModel, tempDir, writeModel } from '../helpers/models';
 import { createTensorRTRunner, feedMismatch, fitsProfile, pickProfile, tensorRTRunner } from '../../src/runners/tensorrt';
 
 const REPO = path.resolve(__dirname, '..', '..');
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nav-trt-'));
-
-afterAll(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+const tmp = tempDir('nav-trt-');
 
 function folder(...parts: string[]): string {
   const dir = path.join(tmp, ...parts);
@@ -363,8 +358,7 @@ describe('TensorRT formats', () => {
     expect((error as NavigatorError).message).toMatch(/module "unet", "trt-bf16": building the trt-bf16 TensorRT engine failed\n {2}Reason: TRT_PARSE_FAILED: details\n {2}Fix: /);
   });
   it('build trt-fp16 from the onnx-fp16 conversion where TensorRT takes types from the model (TensorRT 11)', async () => {
-    const source = path.join(folder('fp16-source'), 'model.onnx');
-    fs.writeFileSync(source, mlpModel({ seed: 5 }));
+    const source = writeModel(folder('fp16-source'), 'model.onnx', mlpModel({ seed: 5 }));
     const tried: string[] = [];
     const format = createTensorRTFormat('fp16', () =>
       fakeAddon({
@@ -400,9 +394,7 @@ describe('TensorRT int8 and fp8 formats', () => {
     }
     b.node('MatMul', [h, b.randomWeight('w', [4, 2])], {}, { outputs: ['y'] });
     b.output('y', 'float32', ['batch', 2]);
-    const file = path.join(folder('qdq', zeroPointType ?? 'none'), 'model.onnx');
-    fs.writeFileSync(file, b.toBytes());
-    return file;
+    return writeModel(folder('qdq', zeroPointType ?? 'none'), 'model.onnx', b.toBytes());
   }
 
   it('are tested on models onnxruntime runs', async () => {
