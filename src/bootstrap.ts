@@ -3,6 +3,7 @@ import type { OptimizeConfig } from './config/resolve';
 import { NavigatorError } from './errors';
 import { registeredPipelines } from './module/module-names';
 import { LoadResult, Optimizer } from './optimizer/optimizer';
+import { Progress } from './report/progress';
 import { pipelineOptionsOf } from './scanner';
 import type { OptimizeStatus } from './status';
 
@@ -44,19 +45,15 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Depende
     if (!container.isRegistered(token)) container.registerSingleton(token as never);
     const instance = container.resolve(token);
     const pipelineOptions = pipelineOptionsOf(cls);
+    // The same workspace whether this pipeline is optimized or only loaded.
+    const workspace = options.workspace ?? options.config?.workspace ?? pipelineOptions.config?.workspace;
     if (mode !== 'never' && pipelineOptions.dataloader) {
       const dataloader = await pipelineOptions.dataloader();
-      results[cls.name] = await optimizer.optimize(instance, dataloader, {
-        ...pipelineOptions.config,
-        ...options.config,
-        workspace: options.workspace ?? options.config?.workspace ?? pipelineOptions.config?.workspace,
-        force: mode === 'always',
-      });
+      // optimize() lays these over the pipeline's own @pipeline({ config }).
+      results[cls.name] = await optimizer.optimize(instance, dataloader, { ...options.config, workspace, force: mode === 'always' });
     } else {
-      if (mode !== 'never') {
-        process.stderr.write(`[nav] warning: ${cls.name} has no @pipeline({ dataloader }); loading cached results only\n`);
-      }
-      results[cls.name] = await optimizer.loadOptimized(instance, { workspace: options.workspace });
+      if (mode !== 'never') new Progress(false).warn(`${cls.name} has no @pipeline({ dataloader }); loading cached results only`);
+      results[cls.name] = await optimizer.loadOptimized(instance, { workspace });
     }
   }
   container.register(BOOTSTRAP_RESULTS, { useValue: results });

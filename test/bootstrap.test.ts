@@ -55,6 +55,13 @@ describe('bootstrap', () => {
     expect(container.resolve(Optimizer)).toBeInstanceOf(Optimizer);
   });
 
+  it("loads from the workspace the config names when it only loads ('never', or no dataloader)", async () => {
+    const container = rootContainer.createChildContainer();
+    await bootstrap({ optimize: 'never', config: { workspace }, container, pipelines: [ClassifierPipeline] });
+    const results = container.resolve<BootstrapResults>(BOOTSTRAP_RESULTS);
+    expect(results.ClassifierPipeline).toEqual({ modules: { boot_classifier: expect.stringMatching(/bound to|original model was the best/) } });
+  });
+
   it("with 'always' re-optimizes", async () => {
     const container = rootContainer.createChildContainer();
     await bootstrap({ optimize: 'always', workspace, container, pipelines: [ClassifierPipeline] });
