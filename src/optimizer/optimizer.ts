@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { injectable } from 'tsyringe';
+import { singleton } from 'tsyringe';
 import { CallRecorder } from '../capture/recorder';
 import { ModuleConfigInput, OptimizeConfigInput } from '../config/optimize-config';
 import { OptimizeConfig, definedOnly, moduleFieldsOf, resolveModuleConfig, validateConfig } from '../config/resolve';
@@ -46,10 +46,10 @@ interface Planned {
 
 /**
  * Runs the phases of inplace optimization: capture, convert, check, profile, select, cache, rebind,
- * report. Injectable, so services can take it from the container; `optimize()` and
- * `loadOptimized()` of the package root use the root container's instance.
+ * report. One instance per process (a singleton in the container), so that services taking it from
+ * the container, `optimize()` and `loadOptimized()` share the modules seen so far.
  */
-@injectable()
+@singleton()
 export class Optimizer {
   /** Modules seen by optimize or load: what `loadOptimized()` with no target rebinds. */
   private readonly known = new Map<string, ModuleEntry>();

@@ -112,6 +112,14 @@ describe('optimize on a pipeline instance', () => {
     const result = await loadOptimized(new TwoStagePipeline(), { workspace: path.join(dir, 'empty') });
     expect(result.modules.opt_encoder).toMatch(/kept the original: no cached result/);
   });
+
+  it('loadOptimized with no target rebinds every module seen so far', async () => {
+    const last = new TwoStagePipeline();
+    await loadOptimized(last, { workspace: path.join(dir, 'empty') });
+    const result = await loadOptimized(undefined, { workspace });
+    expect(Object.keys(result.modules)).toEqual(['opt_encoder', 'opt_head']);
+    expect(result.modules.opt_encoder).toMatch(/^(bound to|the original model was the best)/);
+  });
 });
 
 describe('optimize with a function target and strategies', () => {
