@@ -1,10 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { InferenceSession } from 'onnxruntime-node';
-import { EXTERNAL_TENSOR_THRESHOLD } from '../onnx/converted-model';
+import { EXTERNAL_TENSOR_THRESHOLD, keepsWeightsExternal } from '../onnx/converted-model';
 import type { Format } from './format';
-
-const EXTERNAL_WEIGHTS_ABOVE_BYTES = 32 * 2 ** 20;
 
 /**
  * onnxruntime's offline-optimized graph. 'extended' is the highest level whose saved graph is still
@@ -15,13 +13,14 @@ export const onnxOptimizedFormat: Format = {
   name: 'onnx-optimized',
   precision: 'fp32',
   description: "onnxruntime's graph optimizations (level 'extended') applied offline and saved",
-  async convert({ source, outputDir }) {
+  async convert({ source, outputDir, readSource }) {
     const target = path.join(outputDir, 'model.onnx');
     const partial = `${target}.partial`;
     const dataFile = 'model.onnx.data';
-    // A large model's weights go to an external file: ORT then streams them out instead of building
-    // one more in-memory protobuf of the whole model (and a protobuf cannot pass 2 GB at all).
-    const external = source.sizeBytes > EXTERNAL_WEIGHTS_ABOVE_BYTES;
+    // A large model's weights (or one whose weights are already external) go to an external file:
+    // ORT then streams them out instead of building one more in-memory protobuf of the whole model
+    // (and a protobuf cannot pass 2 GB at all). The .onnx file's size alone would miss the latter.
+    const external = keepsWeightsExternal(readSource());
     const session = await InferenceSession.create(source.path, {
       executionProviders: ['cpu'],
       graphOptimizationLevel: 'extended',

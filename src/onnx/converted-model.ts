@@ -44,6 +44,22 @@ export function withOpset(model: ModelProto, domain: string, version: number): M
 }
 
 /**
+ * Whether a model written from `model` keeps its weights in an external data file: when `model` or
+ * its `source` holds external tensors, or its initializers exceed EXTERNAL_DATA_ABOVE_BYTES. Every
+ * format that writes a model decides this way, so none writes a protobuf past 2 GiB.
+ */
+export function keepsWeightsExternal(model: ModelProto, source: ModelProto = model): boolean {
+  let external = false;
+  let bytes = 0;
+  forEachTensor(model, (tensor, site) => {
+    if (isExternalTensor(tensor)) external = true;
+    else if (site === 'initializer' && tensor.dataType) bytes += rawByteLength(tensor.dataType, elementCount(tensor.dims)) ?? 0;
+  });
+  if (source !== model) forEachTensor(source, (tensor) => (external ||= isExternalTensor(tensor)));
+  return external || bytes > EXTERNAL_DATA_ABOVE_BYTES;
+}
+
+/**
  * Writes a converted model as `<outputDir>/model.onnx` (atomically). Weights stay in an external
  * data file when the source kept them in one or when they exceed EXTERNAL_DATA_ABOVE_BYTES, so a
  * converted model is never over protobuf's 2 GiB limit; external tensors the conversion left alone
@@ -52,14 +68,7 @@ export function withOpset(model: ModelProto, domain: string, version: number): M
  */
 export function saveConvertedModel(model: ModelProto, outputDir: string, source: ModelProto = model): SavedModel {
   const target = path.join(outputDir, 'model.onnx');
-  let external = false;
-  let bytes = 0;
-  forEachTensor(model, (tensor, site) => {
-    if (isExternalTensor(tensor)) external = true;
-    else if (site === 'initializer' && tensor.dataType) bytes += rawByteLength(tensor.dataType, elementCount(tensor.dims)) ?? 0;
-  });
-  if (source !== model) forEachTensor(source, (tensor) => (external ||= isExternalTensor(tensor)));
-  external ||= bytes > EXTERNAL_DATA_ABOVE_BYTES;
+  const external = keepsWeightsExternal(model, source);
   const result = writeModel(target, model, {
     sourceDir: modelSourceDir(source),
     externalDataThreshold: external ? EXTERNAL_TENSOR_THRESHOLD : undefined,
