@@ -62,8 +62,9 @@ export function tensorRawBytes(tensor: TensorProto, modelDir?: string): Uint8Arr
  */
 export function tensorToArray(tensor: TensorProto, modelDir?: string): TensorArray {
   const bytes = tensorRawBytes(tensor, modelDir);
-  // A fresh, aligned buffer, which typed array views need (and callers may modify).
-  const buffer = copyBytes(bytes).buffer;
+  // A fresh, aligned buffer, which typed array views need (and callers may modify). External data
+  // is read into such a buffer already: copying it would hold a large weight twice.
+  const buffer = isExternalTensor(tensor) ? (bytes.buffer as ArrayBuffer) : copyBytes(bytes).buffer;
   const code = tensor.dataType ?? DataType.UNDEFINED;
   const array = viewAs(code, buffer);
   if (!LITTLE_ENDIAN_HOST) swapBytesInPlace(array);
