@@ -69,6 +69,8 @@ export function readModel(filePath: string, options: ReadModelOptions = {}): Mod
   try {
     model = decodeModel(bytes);
   } catch (cause) {
+    // decodeModel reports bad bytes as a NavigatorError; anything else is a bug to surface as it is.
+    if (!(cause instanceof NavigatorError)) throw cause;
     throw new NavigatorError('the file is not a valid ONNX model', { subject: filePath, cause, fix: 're-export the model, or check that the download is complete' });
   }
   const modelDir = path.dirname(path.resolve(filePath));
