@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { InferenceSession } from 'onnxruntime-node';
-import { EXTERNAL_TENSOR_THRESHOLD, keepsWeightsExternal } from '../onnx/converted-model';
+import { EXTERNAL_DATA_ABOVE_BYTES, EXTERNAL_TENSOR_THRESHOLD, keepsWeightsExternal } from '../onnx/converted-model';
+import { readModel } from '../onnx/model-io';
 import type { Format } from './format';
 
 /**
@@ -13,14 +14,16 @@ export const onnxOptimizedFormat: Format = {
   name: 'onnx-optimized',
   precision: 'fp32',
   description: "onnxruntime's graph optimizations (level 'extended') applied offline and saved",
-  async convert({ source, outputDir, readSource }) {
+  async convert({ source, outputDir }) {
     const target = path.join(outputDir, 'model.onnx');
     const partial = `${target}.partial`;
     const dataFile = 'model.onnx.data';
     // A large model's weights (or one whose weights are already external) go to an external file:
     // ORT then streams them out instead of building one more in-memory protobuf of the whole model
-    // (and a protobuf cannot pass 2 GB at all). The .onnx file's size alone would miss the latter.
-    const external = keepsWeightsExternal(readSource());
+    // (and a protobuf cannot pass 2 GB at all). A large .onnx file decides it without being read; a
+    // small one is read on its own (not the module's shared copy of the source, which would then sit
+    // in memory beside ORT's session) to see whether it points at external weights.
+    const external = source.sizeBytes > EXTERNAL_DATA_ABOVE_BYTES || keepsWeightsExternal(readModel(source.path));
     const session = await InferenceSession.create(source.path, {
       executionProviders: ['cpu'],
       graphOptimizationLevel: 'extended',

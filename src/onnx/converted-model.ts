@@ -17,7 +17,7 @@ import { forEachTensor } from './tensor-walk';
  * they are then written tensor by tensor rather than encoded into one more model-sized buffer, which
  * keeps optimize's peak memory down (and a protobuf cannot pass 2 GB at all).
  */
-const EXTERNAL_DATA_ABOVE_BYTES = 64 * 2 ** 20;
+export const EXTERNAL_DATA_ABOVE_BYTES = 64 * 2 ** 20;
 /** In such a model, initializers larger than this go to the external data file. */
 export const EXTERNAL_TENSOR_THRESHOLD = 1024;
 
