@@ -94,13 +94,16 @@ export class Optimizer {
           const idle = planned.filter((p) => p.entry.module.sourceCalls === 0);
           for (const p of idle) if (p.run) workspace.discard(p.run.runDir);
           planned = planned.filter((p) => !idle.includes(p));
-          if (!planned.some((p) => p.settings)) {
+          if (planned.length === 0) {
             throw new NavigatorError('called none of the modules wrapped with navModule(model, options)', {
               subject: 'optimize(fn)',
               fix: 'call the wrapped modules (the objects navModule returned) inside the function',
             });
           }
         }
+      }
+      // Every module the function called may have had a cached result: then only those are loaded.
+      if (planned.some((p) => p.settings)) {
         for (const p of planned) {
           if (!p.settings || !p.run) continue;
           const signature = p.run.recorder.signature(); // throws, naming the module, if it was never called

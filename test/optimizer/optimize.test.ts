@@ -164,6 +164,16 @@ describe('optimize with a function target and strategies', () => {
     expect(idle.binding.isSource).toBe(true);
   });
 
+  it('loads the modules the function called when they are cached, though uncalled ones have no cache', async () => {
+    const workspace = path.join(dir, 'fn-cached');
+    await optimize(run, [[1, 1, 4]], { workspace, ...quiet, targetFormats: ['onnx'] });
+    const stale = navModule(new OnnxModule(seqPath), { name: 'opt_stale_fn' });
+    const again = await optimize(run, [[1, 1, 4]], { workspace, ...quiet, targetFormats: ['onnx'] });
+    expect(Object.keys(again.modules)).toEqual(['opt_seq']);
+    expect(again.modules.opt_seq.cached).toBe(true);
+    expect(stale.binding.isSource).toBe(true);
+  });
+
   it('rejects a pipeline module that was never called, naming it, and writes nothing', async () => {
     class HalfUsed {
       @navModule({ name: 'opt_used' }) used = new OnnxModule(seqPath);
