@@ -19,7 +19,7 @@ import * as path from 'path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { navModule, OnnxModule, optimize } from '../src';
 import { bertBase, buildDenoiser, buildImageDecoder, buildTextEncoder, LATENT_CHANNELS, LATENT_SIZE, resnet50, TEXT_TOKENS, tinyEncoder, tinyResNet } from '../src/models';
-import type { Feeds } from '../src/runners/runner';
+import type { Feeds } from '../src/core/feeds';
 import { describeGpu, discoverDevices } from '../src/runners/device-discovery';
 import { WEBGPU_GRAPH_CAPTURE, webgpuSessionOptions } from '../src/runners/onnx-webgpu';
 import { formatRegistry } from '../src/plugins';

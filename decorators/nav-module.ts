@@ -1,13 +1,15 @@
 import 'reflect-metadata';
-import { NavigatorError } from '../src/errors';
+import { NavigatorError } from '../src/core/errors';
 import { claimModuleName, standaloneModules } from '../src/module/module-names';
-import { NavModuleOptions, OnnxModule } from '../src/module/onnx-module';
-import type { Feeds } from '../src/runners/runner';
+import { NavModuleOptions, OnnxModule, controlOf } from '../src/module/onnx-module';
+import type { Feeds } from '../src/core/feeds';
 import { ModuleRecord, NAV_MODULES } from './metadata-keys';
 
 /**
- * `@navModule({ name })` on a pipeline property that holds an OnnxModule marks it for optimization.
- * Called as `navModule(model, { name })` it wraps a model for code that uses no decorators.
+ * `@navModule({ name })` on a pipeline property that holds an OnnxModule marks it for optimization:
+ * it only records the options (the scanner reads them and checks that names are unique). Called as
+ * `navModule(model, { name })` it wraps a model for code that uses no decorators: there is no class
+ * to record on, so the module is declared and listed for `optimize(fn)` at once.
  */
 let standaloneCount = 0;
 
@@ -25,15 +27,13 @@ export function navModule<In, Out>(
     checkOptions(second, 'navModule(model, options)');
     // Each call is its own owner: wrapping a second model under a taken name is an error.
     claimModuleName(second.name, `navModule(model, { name: '${second.name}' }) #${++standaloneCount}`);
-    module.options = second;
+    controlOf(module as OnnxModule<unknown, unknown>).declare(second as NavModuleOptions<unknown, unknown>);
     standaloneModules.add(module as OnnxModule<unknown, unknown>);
     return module;
   }
   const options = first as NavModuleOptions<In, Out>;
   checkOptions(options, '@navModule(options)');
   return (target: object, property: string | symbol) => {
-    const owner = `${target.constructor.name}.${String(property)}`;
-    claimModuleName(options.name, owner);
     const records: ModuleRecord[] = Reflect.getOwnMetadata(NAV_MODULES, target.constructor) ?? [];
     Reflect.defineMetadata(NAV_MODULES, [...records, { property, options }], target.constructor);
   };

@@ -2,8 +2,7 @@ import 'reflect-metadata';
 import { injectable } from 'tsyringe';
 import type { OptimizeConfig } from '../src/config/resolve';
 import type { Dataloader } from '../src/dataloader';
-import { registeredPipelines } from '../src/module/module-names';
-import { NAV_PIPELINE } from './metadata-keys';
+import { NAV_PIPELINE, pipelineClasses } from './metadata-keys';
 
 export interface PipelineOptions<P = never> {
   /** Items to run the pipeline over when `bootstrap` optimizes it. */
@@ -22,6 +21,6 @@ export function pipeline<P = never>(options: PipelineOptions<P> = {}): ClassDeco
   return (target) => {
     injectable()(target as never);
     Reflect.defineMetadata(NAV_PIPELINE, options, target);
-    registeredPipelines.add(target as unknown as new (...args: never[]) => object);
+    pipelineClasses.add(target as unknown as new (...args: never[]) => object);
   };
 }

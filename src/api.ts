@@ -2,7 +2,7 @@ import { container } from 'tsyringe';
 import type { OptimizeConfig } from './config/resolve';
 import type { Dataloader } from './dataloader';
 import { LoadResult, OptimizeTarget, Optimizer } from './optimizer/optimizer';
-import type { OptimizeStatus } from './status';
+import type { OptimizeStatus } from './core/status';
 
 /**
  * Optimizes the modules of a pipeline instance (run through `config.call`) or of a function (the

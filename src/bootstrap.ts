@@ -1,11 +1,10 @@
 import { DependencyContainer, InjectionToken, container as rootContainer } from 'tsyringe';
 import type { OptimizeConfig } from './config/resolve';
-import { NavigatorError } from './errors';
-import { registeredPipelines } from './module/module-names';
+import { NavigatorError } from './core/errors';
 import { LoadResult, Optimizer } from './optimizer/optimizer';
 import { Progress } from './report/progress';
-import { pipelineOptionsOf } from './scanner';
-import type { OptimizeStatus } from './status';
+import { pipelineClasses, pipelineOptionsOf } from './scanner';
+import type { OptimizeStatus } from './core/status';
 
 export interface BootstrapOptions {
   /**
@@ -40,7 +39,7 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Depende
   const container = options.container ?? rootContainer;
   const optimizer = container.resolve(Optimizer);
   const results: BootstrapResults = {};
-  for (const cls of options.pipelines ?? [...registeredPipelines]) {
+  for (const cls of options.pipelines ?? pipelineClasses()) {
     const token = cls as unknown as InjectionToken<object>;
     if (!container.isRegistered(token)) container.registerSingleton(token as never);
     const instance = container.resolve(token);

@@ -1,4 +1,4 @@
-import { NavigatorError } from './errors';
+import { NavigatorError } from './core/errors';
 
 /** One dataloader item: the batch size first, then the arguments of one pipeline call. */
 export type DataloaderItem = readonly [number, ...unknown[]];

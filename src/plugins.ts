@@ -5,13 +5,13 @@ import { onnxOptimizedFormat } from './formats/onnx-optimized';
 import { onnxSourceFormat } from './formats/onnx-source';
 import { onnxStaticFormat } from './formats/onnx-static';
 import { tensorRTFormats } from './formats/tensorrt-engine';
-import type { Format } from './formats/format';
+import type { Format } from './core/plugin';
 import { onnxCpuRunner } from './runners/onnx-cpu';
 import { onnxCudaRunner } from './runners/onnx-cuda';
 import { onnxTensorRtRunner } from './runners/onnx-tensorrt-ep';
 import { onnxWebGpuRunner } from './runners/onnx-webgpu';
 import { tensorRTRunner } from './runners/tensorrt';
-import type { Runner } from './runners/runner';
+import type { Runner } from './core/plugin';
 import { Registry } from './registry';
 
 /** Every format the navigator can produce; `targetFormats` names entries of this table. */

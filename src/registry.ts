@@ -1,4 +1,4 @@
-import { NavigatorError } from './errors';
+import { NavigatorError } from './core/errors';
 
 /**
  * A table of named plug-ins (formats, runners). Adding a format or a runner is one file that

@@ -1,10 +1,10 @@
 import 'reflect-metadata';
-import { ModuleRecord, NAV_MODULE_CONFIGS, NAV_MODULES, NAV_PIPELINE } from '../decorators/metadata-keys';
+import { ModuleRecord, NAV_MODULE_CONFIGS, NAV_MODULES, NAV_PIPELINE, pipelineClasses as declaredPipelines } from '../decorators/metadata-keys';
 import type { PipelineOptions } from '../decorators/pipeline';
 import type { ModuleOptimizeConfig } from './config/resolve';
-import { NavigatorError } from './errors';
-import { standaloneModules } from './module/module-names';
-import { OnnxModule } from './module/onnx-module';
+import { NavigatorError } from './core/errors';
+import { claimModuleName, standaloneModules } from './module/module-names';
+import { OnnxModule, controlOf, type NavModuleOptions } from './module/onnx-module';
 
 /** One module found on a target: the only place that reads the decorators' metadata. */
 export interface ModuleEntry {
@@ -37,11 +37,18 @@ export function scanModules(target: object): ModuleEntry[] {
           fix: `assign it in the constructor, e.g. this.${String(property)} = new OnnxModule('model.onnx')`,
         });
       }
-      value.options = options as never;
+      // Names are unique in the process: they name workspace folders.
+      claimModuleName(options.name, `${cls.name}.${String(property)}`);
+      controlOf(value).declare(options as unknown as NavModuleOptions<unknown, unknown>);
       entries.push({ name: options.name, module: value, ownConfig: value.optimizeConfig ?? configs.get(property) });
     }
   }
   return entries;
+}
+
+/** The classes decorated with `@pipeline()`. */
+export function pipelineClasses(): (new (...args: never[]) => object)[] {
+  return [...declaredPipelines];
 }
 
 export function pipelineOptionsOf(target: object): PipelineOptions<never> {

@@ -1,6 +1,6 @@
 import { Tensor } from 'onnxruntime-node';
 import { float16BitsToFloat32 } from './onnx/tensor-data';
-import type { Feeds } from './runners/runner';
+import type { Feeds } from './core/feeds';
 
 type NumericData = Exclude<Tensor['data'], string[]>;
 

@@ -1,9 +1,9 @@
 import * as path from 'path';
-import { NavigatorError } from '../errors';
-import type { Feeds } from '../runners/runner';
+import { NavigatorError } from '../core/errors';
+import type { Feeds } from '../core/feeds';
 import { describeShape } from '../tensors';
 import { writeSample } from './sample-store';
-import type { ModuleSignature, TensorSpec } from './signature';
+import type { ModuleSignature, TensorSpec } from '../core/signature';
 
 interface ShapeGroup {
   count: number;

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import { Tensor } from 'onnxruntime-node';
-import { NavigatorError } from '../errors';
-import type { Feeds } from '../runners/runner';
+import { NavigatorError } from '../core/errors';
+import type { Feeds } from '../core/feeds';
 import { writeFileAtomic } from '../workspace/atomic';
 
 /** One recorded call: the inputs the module got and the outputs the source model gave. */

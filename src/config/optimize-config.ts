@@ -8,6 +8,7 @@ import {
   IsInt,
   IsNumber,
   IsOptional,
+  IsObject,
   IsPositive,
   IsString,
   Max,
@@ -16,9 +17,9 @@ import {
   ValidateBy,
   ValidationOptions,
 } from 'class-validator';
+import { STRATEGY_TYPES, type Strategy, type VerifyFunc } from '../core/config';
+import { PRECISIONS } from '../core/precision';
 import { formatRegistry, runnerRegistry } from '../plugins';
-import type { VerifyFunc } from './module-config';
-import type { Strategy } from './strategy';
 
 /** Names must be registered formats or runners; checked against the registries at validation time. */
 function IsRegisteredName(kind: 'format' | 'runner', options?: ValidationOptions): PropertyDecorator {
@@ -53,9 +54,8 @@ function IsStrategy(options?: ValidationOptions): PropertyDecorator {
 
 function strategyProblem(value: unknown): string | undefined {
   const s = value as Partial<Record<string, unknown>> | undefined;
-  const types = ['observedLatency', 'minLatency', 'maxThroughput', 'maxThroughputWithLatencyBudget', 'selected'];
-  if (!s || typeof s !== 'object' || !types.includes(String(s.type))) {
-    return `must be one of strategies.${types.join('(), strategies.')}()`;
+  if (!s || typeof s !== 'object' || !(STRATEGY_TYPES as readonly string[]).includes(String(s.type))) {
+    return `must be one of strategies.${STRATEGY_TYPES.join('(), strategies.')}()`;
   }
   if (s.type === 'maxThroughputWithLatencyBudget' && !(typeof s.latencyBudgetMs === 'number' && s.latencyBudgetMs > 0)) {
     return 'needs a positive latencyBudgetMs';
@@ -71,14 +71,12 @@ export class ToleranceInput {
   @IsNumber() @Min(0) rtol!: number;
 }
 
+/** One optional ToleranceInput per precision of PRECISIONS (the decorators are applied below, from that one list). */
 export class TolerancesInput {
-  @IsOptional() @ValidateNested() @Type(() => ToleranceInput) fp32?: ToleranceInput;
-  @IsOptional() @ValidateNested() @Type(() => ToleranceInput) tf32?: ToleranceInput;
-  @IsOptional() @ValidateNested() @Type(() => ToleranceInput) fp16?: ToleranceInput;
-  @IsOptional() @ValidateNested() @Type(() => ToleranceInput) bf16?: ToleranceInput;
-  @IsOptional() @ValidateNested() @Type(() => ToleranceInput) int8?: ToleranceInput;
-  @IsOptional() @ValidateNested() @Type(() => ToleranceInput) fp8?: ToleranceInput;
-  @IsOptional() @ValidateNested() @Type(() => ToleranceInput) int4?: ToleranceInput;
+  [precision: string]: ToleranceInput | undefined;
+}
+for (const precision of PRECISIONS) {
+  for (const decorate of [IsOptional(), ValidateNested(), Type(() => ToleranceInput)]) decorate(TolerancesInput.prototype, precision);
 }
 
 export class ProfilingInput {
@@ -123,8 +121,11 @@ export class ModuleConfigInput {
   @IsOptional() @IsInstance(Function, { message: '$property must be a function (candidate, source) => boolean' })
   verifyFunc?: VerifyFunc;
   @IsOptional() @ValidateNested() @Type(() => ProfilingInput) profiling?: ProfilingInput;
-  /** Ops the fp16 format keeps in fp32, besides its built-in list. */
-  @IsOptional() @IsArray() @IsString({ each: true }) fp16KeepOps?: string[];
+  /**
+   * Each format's own options, by format name, e.g. `{ 'onnx-fp16': { keepOps: ['Softmax'] } }`:
+   * checked against the format's options class (Format.options) when the config is validated.
+   */
+  @IsOptional() @IsObject() formatOptions?: Record<string, object>;
 }
 
 /** The global config of `optimize`: module settings plus those of the whole run. */

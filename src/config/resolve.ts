@@ -1,9 +1,10 @@
 import { plainToInstance } from 'class-transformer';
 import { ValidationError, validateSync } from 'class-validator';
-import { NavigatorError } from '../errors';
-import type { Precision } from '../formats/format';
+import { NavigatorError } from '../core/errors';
+import type { Precision } from '../core/precision';
+import type { Format } from '../core/plugin';
 import { formatRegistry, runnerRegistry } from '../plugins';
-import type { ModuleConfig, ProfilingSettings, Tolerance } from './module-config';
+import type { ModuleConfig, ProfilingSettings, Tolerance } from '../core/config';
 import { ModuleConfigInput, OptimizeConfigInput } from './optimize-config';
 import { strategies } from './strategy';
 
@@ -49,15 +50,42 @@ export function validateConfig<T extends object>(
   }
   const instance = plainToInstance(cls, plain);
   const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: false });
-  if (errors.length > 0) {
-    const lines = flattenErrors(errors, where.what).map((line) => `    - ${line}`);
-    throw new NavigatorError(`invalid ${where.what}:\n${lines.join('\n')}`, {
+  // Format options are checked against the class of the format they name, known only at run time.
+  const problems = errors.length > 0
+    ? flattenErrors(errors, where.what)
+    : formatOptionsProblems((instance as { formatOptions?: Record<string, unknown> }).formatOptions ?? {}, `${where.what}.formatOptions`);
+  if (problems.length > 0) {
+    throw new NavigatorError(`invalid ${where.what}:\n${problems.map((line) => `    - ${line}`).join('\n')}`, {
       module: where.module,
       subject: where.what,
       fix: 'correct the properties listed above (see OptimizeConfig in the README)',
     });
   }
   return instance;
+}
+
+/** Each entry of formatOptions names a registered format and passes that format's options class. */
+function formatOptionsProblems(formatOptions: Record<string, unknown>, prefix: string): string[] {
+  return Object.entries(formatOptions).flatMap(([name, options]) => {
+    if (!formatRegistry.has(name)) return [`${prefix}.${name}: unknown format; valid: ${formatRegistry.names().join(', ')}`];
+    const optionsClass = formatRegistry.get(name).options;
+    if (!optionsClass) return [`${prefix}.${name}: the format "${name}" takes no options`];
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) return [`${prefix}.${name}: must be an object`];
+    const errors = validateSync(plainToInstance(optionsClass, options), { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: false });
+    return flattenErrors(errors, `${prefix}.${name}`);
+  });
+}
+
+/** Validated options (see formatOptionsProblems) as instances of each format's options class, defaults included. */
+function resolveFormatOptions(formatOptions: Record<string, object>): Record<string, object> {
+  return Object.fromEntries(
+    Object.entries(formatOptions).map(([name, options]) => [name, plainToInstance(formatRegistry.get(name).options!, options)]),
+  );
+}
+
+/** A format's options from a resolved module config: the user's, or the defaults of its options class. */
+export function optionsFor<Options extends object>(format: Format<Options>, config: ModuleConfig): Options {
+  return (config.formatOptions[format.name] as Options | undefined) ?? (format.options ? new format.options() : ({} as Options));
 }
 
 /** One line per failed constraint, each with the full property path, e.g. `tolerances.fp16.rtol`. */
@@ -85,7 +113,7 @@ export function resolveModuleConfig(input: ModuleConfigInput): ModuleConfig {
     strategy: input.strategy ?? strategies.observedLatency(),
     verifyFunc: input.verifyFunc,
     profiling: { ...defaultProfiling, ...definedOnly(input.profiling ?? {}) },
-    fp16KeepOps: input.fp16KeepOps ?? [],
+    formatOptions: resolveFormatOptions(input.formatOptions ?? {}),
   };
 }
 

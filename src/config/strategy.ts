@@ -1,18 +1,6 @@
-/**
- * How the best candidate is chosen among those that passed correctness.
- * - observedLatency (default): lowest p50 latency at the batch sizes the pipeline really used, weighted
- *   by how often each was used.
- * - minLatency: lowest p50 latency at any profiled batch size.
- * - maxThroughput: highest throughput at any profiled batch size.
- * - maxThroughputWithLatencyBudget: highest throughput among results whose p50 is within the budget.
- * - selected: the named format on the named runner.
- */
-export type Strategy =
-  | { type: 'observedLatency' }
-  | { type: 'minLatency' }
-  | { type: 'maxThroughput' }
-  | { type: 'maxThroughputWithLatencyBudget'; latencyBudgetMs: number }
-  | { type: 'selected'; format: string; runner: string };
+import type { Strategy } from '../core/config';
+
+export type { Strategy } from '../core/config';
 
 export const strategies = {
   observedLatency: (): Strategy => ({ type: 'observedLatency' }),

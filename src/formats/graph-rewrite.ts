@@ -1,21 +1,26 @@
 import { saveConvertedModel, type RewriteResult } from '../onnx/converted-model';
 import type { ModelProto } from '../onnx/messages';
-import type { ConversionContext, Format, Precision } from './format';
+import type { ConversionContext, Format } from '../core/plugin';
+import type { Precision } from '../core/precision';
 
 /**
  * A format that rewrites the source graph in TypeScript and saves the result: the shape fp16, int8
  * and int4 share. `rewrite` gets a freshly decoded source it may change.
  */
-export function graphRewriteFormat(spec: {
+export function graphRewriteFormat<Options extends object = object>(spec: {
   name: string;
   precision: Precision;
   description: string;
-  rewrite(model: ModelProto, context: ConversionContext): RewriteResult;
-}): Format {
+  loadedBy: readonly string[];
+  options?: new () => Options;
+  rewrite(model: ModelProto, context: ConversionContext<Options>): RewriteResult;
+}): Format<Options> {
   return {
     name: spec.name,
     precision: spec.precision,
     description: spec.description,
+    loadedBy: spec.loadedBy,
+    options: spec.options,
     async convert(context) {
       const model = context.readSource();
       const result = spec.rewrite(model, context);

@@ -1,6 +1,6 @@
 import { quantizeMatMulNBits, type NBitsOptions } from '../onnx/quantize-nbits';
 import { DEFAULT_MIN_WEIGHT_ELEMENTS } from '../onnx/weight-matmuls';
-import type { Format } from './format';
+import { RUNNER_KINDS, type Format } from '../core/plugin';
 import { graphRewriteFormat } from './graph-rewrite';
 
 /**
@@ -13,6 +13,8 @@ export function createOnnxInt4Format(options: NBitsOptions = {}): Format {
   return graphRewriteFormat({
     name: 'onnx-int4',
     precision: 'int4',
+    // MatMulNBits with accuracy_level 4 is a CPU kernel.
+    loadedBy: [RUNNER_KINDS.onnxruntimeCpu],
     description: `4-bit block-wise MatMulNBits weights (block ${options.blockSize ?? 32}, ${options.symmetric === false ? 'asymmetric' : 'symmetric'}, ≥ ${options.minWeightElements ?? DEFAULT_MIN_WEIGHT_ELEMENTS} elements)`,
     rewrite: (model) => quantizeMatMulNBits(model, options),
   });

@@ -1,6 +1,6 @@
 import { quantizeDynamic, type DynamicQuantizationOptions } from '../onnx/quantize-dynamic';
 import { DEFAULT_MIN_WEIGHT_ELEMENTS } from '../onnx/weight-matmuls';
-import type { Format } from './format';
+import { RUNNER_KINDS, type Format } from '../core/plugin';
 import { graphRewriteFormat } from './graph-rewrite';
 
 /**
@@ -15,6 +15,8 @@ export function createOnnxInt8Format(options: DynamicQuantizationOptions = {}): 
   return graphRewriteFormat({
     name: 'onnx-int8',
     precision: 'int8',
+    // MatMulInteger and DynamicQuantizeLinear are CPU kernels.
+    loadedBy: [RUNNER_KINDS.onnxruntimeCpu],
     description: `dynamic int8 quantization of MatMul/Gemm weights (${options.perChannel ? 'per channel' : 'per tensor'}, ≥ ${options.minWeightElements ?? DEFAULT_MIN_WEIGHT_ELEMENTS} elements)`,
     rewrite: (model) => quantizeDynamic(model, options),
   });

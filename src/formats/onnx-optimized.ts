@@ -3,7 +3,7 @@ import * as path from 'path';
 import { InferenceSession } from 'onnxruntime-node';
 import { EXTERNAL_DATA_ABOVE_BYTES, EXTERNAL_TENSOR_THRESHOLD, keepsWeightsExternal } from '../onnx/converted-model';
 import { readModel } from '../onnx/model-io';
-import type { Format } from './format';
+import { RUNNER_KINDS, type Format } from '../core/plugin';
 
 /**
  * onnxruntime's offline-optimized graph. 'extended' is the highest level whose saved graph is still
@@ -14,6 +14,8 @@ export const onnxOptimizedFormat: Format = {
   name: 'onnx-optimized',
   precision: 'fp32',
   description: "onnxruntime's graph optimizations (level 'extended') applied offline and saved",
+  // Saved by the CPU provider's session: GPU providers would see nodes fused for the CPU.
+  loadedBy: [RUNNER_KINDS.onnxruntimeCpu],
   async convert({ source, outputDir }) {
     const target = path.join(outputDir, 'model.onnx');
     const partial = `${target}.partial`;

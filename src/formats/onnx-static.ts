@@ -1,8 +1,8 @@
-import type { TensorSpec } from '../capture/signature';
-import { NavigatorError } from '../errors';
+import type { TensorSpec } from '../core/signature';
+import { NavigatorError } from '../core/errors';
 import { saveConvertedModel } from '../onnx/converted-model';
 import { fixDimParam, setInputShape, valueInfoShape } from '../onnx/graph';
-import type { Format } from './format';
+import { RUNNER_KINDS, type Format } from '../core/plugin';
 
 /**
  * Static-shape specialization for a module that was only ever called with one input shape: the
@@ -15,6 +15,7 @@ export const onnxStaticFormat: Format = {
   name: 'onnx-static',
   precision: 'fp32',
   description: "the model with its inputs' symbolic dimensions fixed to the one shape it was called with",
+  loadedBy: [RUNNER_KINDS.onnxruntime],
   async convert({ module, source, outputDir, signature, log, readSource }) {
     if (signature.inputs.length === 0) return { notApplicable: 'the module has no captured inputs' };
     const varying = signature.inputs.filter((spec) => spec.min.some((size, axis) => size !== spec.max[axis]));

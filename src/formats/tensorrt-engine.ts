@@ -9,12 +9,12 @@ import {
   type TensorRTPrecision,
   type TensorRTProfile,
 } from '../../native';
-import type { ModuleSignature } from '../capture/signature';
-import type { ModuleConfig } from '../config/module-config';
-import { NavigatorError, errorText } from '../errors';
+import type { ModuleSignature } from '../core/signature';
+import type { ModuleConfig } from '../core/config';
+import { NavigatorError, errorText } from '../core/errors';
 import { DataType } from '../onnx/data-types';
 import type { ModelProto } from '../onnx/messages';
-import type { ConversionContext, ConversionResult, Format } from './format';
+import { RUNNER_KINDS, type ConversionContext, type ConversionResult, type Format } from '../core/plugin';
 import { onnxFp16Format } from './onnx-fp16';
 
 /**
@@ -66,13 +66,13 @@ export function profileFromSignature(
 }
 
 /**
- * Where engines of one TensorRT version and GPU share their timing cache: beside the module
- * folders, two levels above the format's own folder, i.e. one cache per workspace. A cache only
- * fits the TensorRT version and GPU that wrote it, so both are in its name.
+ * Where engines of one TensorRT version and GPU share their timing cache: in the workspace's cache
+ * folder, one per workspace, kept across runs. A cache only fits the TensorRT version and GPU that
+ * wrote it, so both are in its name.
  */
-export function timingCachePath(outputDir: string, tensorrtVersion: string, computeCapability: string): string {
+export function timingCachePath(cacheDir: string, tensorrtVersion: string, computeCapability: string): string {
   const tag = `${tensorrtVersion}-sm${computeCapability.replace('.', '')}`;
-  return path.join(outputDir, '..', '..', `trt-timing-${tag}.cache`);
+  return path.join(cacheDir, `trt-timing-${tag}.cache`);
 }
 
 /**
@@ -122,6 +122,7 @@ export function createTensorRTFormat(
   return {
     name,
     precision,
+    loadedBy: [RUNNER_KINDS.tensorrtEngine],
     description:
       `TensorRT engine built with ${precision} precision` +
       (precision === 'fp16' ? ' (TensorRT 11: from the onnx-fp16 conversion)' : precision === 'bf16' ? ' (TensorRT 11: only from a model already in bf16)' : ''),
@@ -142,7 +143,7 @@ export function createTensorRTFormat(
         if (missing) return { notApplicable: missing };
       }
       const enginePath = path.join(context.outputDir, 'model.plan');
-      const timingCache = timingCachePath(context.outputDir, info.tensorrtVersion, info.device.computeCapability);
+      const timingCache = timingCachePath(context.cacheDir, info.tensorrtVersion, info.device.computeCapability);
       const profile = profileFromSignature(context.signature, context.config, context.module);
       context.log(`building the ${name} TensorRT engine (TensorRT ${info.tensorrtVersion}, ${info.device.name})`);
       const build = (onnxPath: string) =>

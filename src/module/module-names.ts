@@ -1,4 +1,4 @@
-import { NavigatorError } from '../errors';
+import { NavigatorError } from '../core/errors';
 import type { OnnxModule } from './onnx-module';
 
 /** Who claimed each module name: names are unique within the process, since they name workspaces. */
@@ -17,6 +17,3 @@ export function claimModuleName(name: string, owner: string): void {
 
 /** Modules wrapped with `navModule(model, options)`: what `optimize(fn, ...)` optimizes. */
 export const standaloneModules = new Set<OnnxModule<unknown, unknown>>();
-
-/** Classes decorated with `@pipeline()`: what `bootstrap` optimizes. */
-export const registeredPipelines = new Set<new (...args: never[]) => object>();

@@ -12,7 +12,7 @@
  * - bigint → INT (for values beyond 2^53, e.g. INT64_MAX), string → STRING, string[] → STRINGS,
  *   { data, dims, dtype? } → TENSOR, attr.graph(g) → GRAPH.
  */
-import { NavigatorError } from '../errors';
+import { NavigatorError } from '../core/errors';
 import { AttributeType, type AttributeProto, type GraphProto, type TensorProto } from './messages';
 import { tensorFromArray, type ArrayData } from './tensor-data';
 

@@ -14,7 +14,7 @@
  * build() checks the graph (every input produced, outputs defined, opsets declared) and sets the
  * IR version that matches the opset, which onnxruntime-node 1.30 loads.
  */
-import { NavigatorError } from '../errors';
+import { NavigatorError } from '../core/errors';
 import { toAttributeProto, type AttributeValue } from './attributes';
 import { dataTypeOf } from './data-types';
 import { isDefaultDomain, topologicalOrder, type Dim } from './graph';

@@ -10,6 +10,4 @@
  */
 export { decodeMessage } from './decoder';
 export { encodeMessage, MessageTooLargeError } from './encoder';
-
-/** A decoded message: field values by camelCase name (see messages.ts for the typed shapes). */
-export type Message = { [field: string]: unknown; unknownFields?: Uint8Array[] };
+export type { Message } from './schema';

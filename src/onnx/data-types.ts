@@ -5,7 +5,7 @@
  * ONNX types that onnxruntime's JS API cannot hold as tensors (bfloat16, float8, complex, ...) get a
  * lowercase name of their own here so that code can still name them; `ortTypeOf` refuses them.
  */
-import { NavigatorError } from '../errors';
+import { NavigatorError } from '../core/errors';
 
 export const DataType = {
   UNDEFINED: 0,

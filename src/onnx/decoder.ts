@@ -5,8 +5,7 @@
  * One simplification: a non-repeated message field that occurs twice replaces the first occurrence
  * instead of being merged into it, as protobuf would. Serializers never write that.
  */
-import type { Message } from './codec';
-import type { FieldDef, MessageSchema } from './schema';
+import type { FieldDef, Message, MessageSchema } from './schema';
 import { decodeUtf8, joinBigInt64, joinInt64, LITTLE_ENDIAN_HOST, WIRE_LENGTH_DELIMITED, WireError, WireReader } from './wire';
 
 export function decodeMessage(bytes: Uint8Array, schema: MessageSchema): Message {

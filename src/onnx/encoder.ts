@@ -3,8 +3,7 @@
  * message, string and packed run in pre-order; the writing pass fills one buffer of the exact final
  * size, so large payloads (raw_data) are copied once.
  */
-import type { Message } from './codec';
-import type { FieldDef, MessageSchema } from './schema';
+import type { FieldDef, Message, MessageSchema } from './schema';
 import {
   LITTLE_ENDIAN_HOST,
   splitBigInt64,

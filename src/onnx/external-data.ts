@@ -7,7 +7,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { NavigatorError } from '../errors';
+import { NavigatorError } from '../core/errors';
 import { DataLocation, type StringStringEntryProto, type TensorProto } from './messages';
 
 export interface ExternalDataInfo {

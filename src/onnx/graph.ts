@@ -6,7 +6,7 @@
  * Functions that change a graph say so; they replace the objects they change (a new ValueInfoProto,
  * new Dimension objects) rather than editing nested objects that may be shared.
  */
-import { NavigatorError } from '../errors';
+import { NavigatorError } from '../core/errors';
 import {
   AttributeType,
   type AttributeProto,

@@ -9,7 +9,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { NavigatorError } from '../errors';
+import { NavigatorError } from '../core/errors';
 import { writeFileAtomic } from '../workspace/atomic';
 import { DataType } from './data-types';
 import {

@@ -9,7 +9,7 @@
  * A decoded model is plain data: change it freely and encode it again. Bytes fields are views into
  * the decoded buffer, so do not modify that buffer while the model is in use.
  */
-import { NavigatorError } from '../errors';
+import { NavigatorError } from '../core/errors';
 import { decodeMessage, encodeMessage, MessageTooLargeError, type Message } from './codec';
 import type { ModelProto, TensorProto } from './messages';
 import { SCHEMAS } from './schema';

@@ -10,6 +10,9 @@
  */
 import { varintSize32, WIRE_FIXED32, WIRE_FIXED64, WIRE_LENGTH_DELIMITED, WIRE_VARINT } from './wire';
 
+/** A decoded message: field values by camelCase name (see messages.ts for the typed shapes). */
+export type Message = { [field: string]: unknown; unknownFields?: Uint8Array[] };
+
 export type ScalarKind =
   | 'int32' // varint, also used for enums
   | 'int64' // varint decoded to a number; values beyond Number.MAX_SAFE_INTEGER are an error

@@ -6,7 +6,7 @@
  * use depends on the data type; int32_data for instance holds float16 bit patterns and packed
  * 4-bit pairs. Everything here goes through one canonical form, the little-endian raw bytes.
  */
-import { NavigatorError } from '../errors';
+import { NavigatorError } from '../core/errors';
 import { dataTypeOf, DataType, elementBits, elementTypeOf, rawByteLength } from './data-types';
 import { isExternalTensor, loadExternalTensor } from './external-data';
 import type { TensorProto } from './messages';

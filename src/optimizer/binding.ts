@@ -1,35 +1,41 @@
 import * as path from 'path';
-import { errorText } from '../errors';
-import type { ModelArtifact } from '../formats/format';
-import type { OnnxModule } from '../module/onnx-module';
+import { errorText } from '../core/errors';
+import type { ModelArtifact, VariantSettings } from '../core/plugin';
+import type { Decision, ModuleStatus } from '../core/status';
+import { controlOf, type OnnxModule } from '../module/onnx-module';
 import { runnerRegistry } from '../plugins';
-import { ModuleStatus, selectedCandidate } from '../status';
+import { candidateOf } from './choices';
+
+/** What binding a module did: bound to the candidate, or kept on its original model (and why). */
+export type BindOutcome = { bound: true; description: string } | { bound: false; description: string };
 
 /**
- * Rebinds a module to the candidate its status selected. The source selected means the module's own
- * original session. Returns what it did, in words, for the load report; never leaves the module
- * half-bound: on any failure the module keeps its original model.
+ * Binds a module to the candidate a decision names, with `extra` runner settings laid over the
+ * decision's. The baseline without extra settings means the module's own original session. Never
+ * leaves the module half-bound: on any failure it keeps its original model, and the outcome says why.
  */
-export async function bindSelected(
+export async function bindDecision(
   module: OnnxModule<unknown, unknown>,
   status: ModuleStatus,
+  decision: Decision,
   moduleDir: string,
-  settingsOverride: Record<string, string | number | boolean> = {},
-): Promise<string> {
-  const candidate = selectedCandidate(status);
-  if (!candidate) {
-    await module.unbind('its status names no valid selection');
-    return 'kept the original: the status names no valid selection';
-  }
-  if (candidate.key === status.baseline && Object.keys(settingsOverride).length === 0) {
-    await module.unbind(`source selected (${status.selected.reason})`);
-    return 'the original model was the best';
+  extra: VariantSettings = {},
+): Promise<BindOutcome> {
+  const control = controlOf(module);
+  const candidate = candidateOf(status, decision);
+  const kept = async (reason: string, description: string): Promise<BindOutcome> => {
+    await control.unbind(reason);
+    return { bound: false, description };
+  };
+  if (!candidate) return kept('its status names no valid selection', 'kept the original: the status names no valid selection');
+  const settings = { ...candidate.variant.settings, ...decision.settings, ...extra };
+  if (candidate.key === status.baseline && Object.keys({ ...decision.settings, ...extra }).length === 0) {
+    return kept(`source selected (${decision.reason})`, 'the original model was the best');
   }
   const runner = runnerRegistry.get(candidate.runner);
   const availability = await runner.availability();
   if (!availability.available) {
-    await module.unbind(`${candidate.runner} unavailable`);
-    return `kept the original: runner ${candidate.runner} is not available here (${availability.reason})`;
+    return kept(`${candidate.runner} unavailable`, `kept the original: runner ${candidate.runner} is not available here (${availability.reason})`);
   }
   const artifact: ModelArtifact = {
     format: candidate.format,
@@ -38,14 +44,12 @@ export async function bindSelected(
     sizeBytes: candidate.sizeBytes ?? 0,
     fixedShapes: candidate.fixedShapes,
   };
-  const variant = { id: candidate.variant.id, settings: { ...candidate.variant.settings, ...settingsOverride } };
   try {
-    const session = await runner.createSession(artifact, variant, { module: status.module, signature: status.signature, workDir: path.join(moduleDir, status.runDir) });
-    await module.bind(session, { format: candidate.format, runner: candidate.runner, variant: candidate.variant.id, isSource: false, reason: status.selected.reason });
-    return `bound to ${candidate.key}`;
+    const session = await runner.createSession(artifact, { id: candidate.variant.id, settings }, { module: status.module, signature: status.signature, workDir: path.join(moduleDir, status.runDir) });
+    await control.bind(session, { format: candidate.format, runner: candidate.runner, variant: candidate.variant.id, isSource: false, reason: decision.reason });
+    return { bound: true, description: `bound to ${candidate.key}` };
   } catch (error) {
-    await module.unbind('loading the selected candidate failed');
-    return `kept the original: loading ${candidate.key} failed (${errorText(error)})`;
+    return kept('loading the selected candidate failed', `kept the original: loading ${candidate.key} failed (${errorText(error)})`);
   }
 }
 

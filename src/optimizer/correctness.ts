@@ -1,8 +1,8 @@
-import type { Tolerance, VerifyFunc } from '../config/module-config';
-import { errorText } from '../errors';
+import type { Tolerance, VerifyFunc } from '../core/config';
+import { errorText } from '../core/errors';
 import type { StoredSample } from '../capture/sample-store';
-import type { RunnerSession } from '../runners/runner';
-import type { CandidateStatus } from '../status';
+import type { RunnerSession } from '../core/plugin';
+import type { CandidateStatus } from '../core/status';
 import { compareTensors } from '../tensors';
 
 type Checks = Pick<CandidateStatus, 'correctness' | 'verify'>;

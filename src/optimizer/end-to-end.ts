@@ -1,27 +1,10 @@
 import { Tensor } from 'onnxruntime-node';
-import type { Strategy } from '../config/strategy';
-import type { OnnxModule } from '../module/onnx-module';
-import { ModuleStatus, baselineCandidate, selectedCandidate } from '../status';
+import type { EndToEndThresholds } from '../core/config';
+import type { Decision, EndToEndReport, LeafComparison } from '../core/status';
 import { asNumbers, similarity } from '../tensors';
-import { bindSelected } from './binding';
-import { describeSelection } from './module-optimizer';
+import { candidateOf, withDecisions, type PipelineContext, type StepOutcome } from './choices';
 import { selectCandidate } from './select';
 
-/** One numeric leaf of the pipeline's results (a tensor, typed array, number array or number). */
-export interface LeafComparison {
-  /** Where in the results, e.g. 'item[1].image'. */
-  path: string;
-  cosine: number;
-  /** ||candidate - original|| / ||original||. */
-  relL2: number;
-}
-
-export interface EndToEndThresholds {
-  minCosine: number;
-  maxRelativeError: number;
-  /** Replaces the two thresholds: whether the candidate pipeline's results agree with the original's. */
-  compare?: (candidate: unknown[], original: unknown[]) => boolean;
-}
 
 export const defaultEndToEnd: EndToEndThresholds & { enabled: boolean } = { enabled: true, minCosine: 0.99, maxRelativeError: 0.05 };
 
@@ -80,79 +63,56 @@ function collectLeaves(value: unknown, path: string, out: Map<string, Float64Arr
   }
 }
 
-/** What the end-to-end check did, for the status and the report. */
-export interface EndToEndReport {
-  checked: boolean;
-  /** Why it was not run, or how it ended. */
-  summary: string;
-  /** The worst-matching final outputs of the last comparison. */
-  worst: LeafComparison[];
-  /** Modules moved back to full precision, least accurate first, with the reason. */
-  fallbacks: string[];
-}
-
-export interface EndToEndModule {
-  name: string;
-  status: ModuleStatus;
-  module: OnnxModule<unknown, unknown>;
-  strategy: Strategy;
-  moduleDir: string;
-}
-
 /**
  * Before committing to lower-precision choices, runs the whole pipeline with them and compares its
  * final results with the original pipeline's. While they drift too far, the least accurate
  * lower-precision module falls back to its best full-precision candidate.
  */
-export async function enforceEndToEnd(
-  modules: EndToEndModule[],
-  run: () => Promise<unknown[]>,
-  original: { results: unknown[]; firstResults: unknown[] },
-  settings: EndToEndThresholds & { enabled: boolean },
-): Promise<EndToEndReport> {
-  const lowered = modules.filter((m) => precisionOf(m.status) !== 'fp32');
-  const skip = (summary: string): EndToEndReport => ({ checked: false, summary, worst: [], fallbacks: [] });
+export async function endToEndStep(context: PipelineContext, choices: StepOutcome['choices'], settings: EndToEndThresholds & { enabled: boolean }): Promise<StepOutcome & { endToEnd: EndToEndReport }> {
+  const skip = (summary: string) => ({ choices, notes: [], endToEnd: { checked: false, summary, worst: [], fallbacks: [] } });
+  const lowered = context.modules.filter((m) => (candidateOf(m.status, choices.get(m.name))?.precision ?? 'fp32') !== 'fp32');
   if (!settings.enabled) return skip('disabled by config.endToEnd.enabled');
   if (lowered.length === 0) return skip('not needed: every module runs at full precision');
+  const { original } = context;
   const repeatability = compareResults(original.firstResults, original.results);
   if (repeatability.length === 0 && !settings.compare) return skip('the pipeline returns no numeric results to compare');
   if (drifted(repeatability, { minCosine: 0.999999, maxRelativeError: 1e-6 }).length > 0) {
     return skip('the original pipeline gives different results on each pass, so they cannot be compared');
   }
   // Least accurate first: the module whose own outputs moved most is the likeliest cause.
-  const queue = [...lowered].sort((a, b) => b.status.selected.maxRelL2 - a.status.selected.maxRelL2);
+  const relL2 = (m: (typeof lowered)[number]) => Math.max(0, ...(candidateOf(m.status, choices.get(m.name))?.correctness.outputs.map((o) => o.relL2) ?? []));
+  const queue = [...lowered].sort((a, b) => relL2(b) - relL2(a));
   const fallbacks: string[] = [];
+  let current = choices;
   for (;;) {
-    const { bad, comparisons } = resultsDrift(await run(), original.results, settings);
+    await context.apply(current);
+    const { bad, comparisons } = resultsDrift(await context.results(), original.results, settings);
     const worst = [...comparisons].sort((a, b) => a.cosine - b.cosine).slice(0, 3);
+    const report = (summary: string) => ({ choices: current, notes: [], endToEnd: { checked: true, summary, worst, fallbacks } });
     if (bad.length === 0) {
-      const within = settings.compare ? 'config.endToEnd.compare' : `cosine >= ${settings.minCosine} and relative error <= ${settings.maxRelativeError}`;
-      return { checked: true, summary: `final outputs agree (${within})`, worst, fallbacks };
+      return report(`final outputs agree (${settings.compare ? 'config.endToEnd.compare' : `cosine >= ${settings.minCosine} and relative error <= ${settings.maxRelativeError}`})`);
     }
     const next = queue.shift();
-    if (!next) return { checked: true, summary: 'final outputs still drift with every module at full precision', worst, fallbacks };
+    if (!next) return report('final outputs still drift with every module at full precision');
     const why = settings.compare ? 'config.endToEnd.compare said the results disagree' : `pipeline output ${bad[0].path}: cosine ${bad[0].cosine.toFixed(4)}, relative error ${bad[0].relL2.toExponential(2)}`;
-    fallbacks.push(`${next.name}: ${next.status.selected.key} -> ${fallBack(next, why)} (${why})`);
-    await bindSelected(next.module, next.status, next.moduleDir);
+    const decision = fallBack(next, current.get(next.name)!, why);
+    fallbacks.push(`${next.name}: ${current.get(next.name)!.key} -> ${decision.key} (${why})`);
+    current = withDecisions(current, [[next.name, decision]]);
   }
 }
 
-function precisionOf(status: ModuleStatus): string {
-  return selectedCandidate(status)?.precision ?? 'fp32';
-}
-
-/** Marks the module's lower-precision choice as rejected and selects its best full-precision candidate. */
-function fallBack(target: EndToEndModule, why: string): string {
+/** The module's best full-precision candidate, with every candidate of the rejected converted model ruled out. */
+function fallBack(target: PipelineContext['modules'][number], rejected: Decision, why: string): Decision {
   const { status } = target;
-  const rejected = selectedCandidate(status)!;
+  const format = candidateOf(status, rejected)!.format;
   // Every candidate of that converted model drifts alike, whatever its runner settings.
-  for (const candidate of status.candidates.filter((c) => c.format === rejected.format && c.status === 'passed')) {
-    candidate.status = 'failed';
-    candidate.reason = `passed its module checks, rejected by the end-to-end check (${why})`;
-  }
-  const baseline = baselineCandidate(status);
+  const keys = status.candidates.filter((c) => c.format === format && c.status === 'passed').map((c) => c.key);
   const fullPrecision = status.candidates.filter((c) => c.precision === 'fp32' && c.status === 'passed');
-  const choice = selectCandidate(fullPrecision, target.strategy, status.signature.batchSizes) ?? { candidate: baseline, reason: 'source' };
-  status.selected = describeSelection(choice.candidate, baseline, status.signature.batchSizes, `${choice.reason}; end-to-end check rejected ${rejected.key}`);
-  return choice.candidate.key;
+  const choice = selectCandidate(fullPrecision, target.strategy, status.signature.batchSizes);
+  return {
+    step: 'end-to-end',
+    key: choice?.candidate.key ?? status.baseline,
+    reason: `end-to-end check rejected ${rejected.key}; ${choice?.reason ?? 'source'}`,
+    rejected: { keys, reason: `passed its module checks, rejected by the end-to-end check (${why})` },
+  };
 }

@@ -2,23 +2,23 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { CallRecorder } from '../capture/recorder';
 import { StoredSample, readSample } from '../capture/sample-store';
-import type { ModuleSignature } from '../capture/signature';
-import type { ModuleConfig } from '../config/module-config';
-import type { Environment } from '../environment';
-import { errorText } from '../errors';
-import type { ModelArtifact } from '../formats/format';
+import type { ModuleConfig } from '../core/config';
+import { errorText } from '../core/errors';
+import { loads, type Format, type ModelArtifact, type Runner, type RunnerVariant } from '../core/plugin';
+import type { ModuleSignature } from '../core/signature';
+import { BASELINE, BASELINE_KEY, CandidateStatus, Decision, Environment, ModuleStatus, OutputFlow, STATUS_FORMAT_VERSION, SelectedCandidate, candidateKey, observedLatency } from '../core/status';
+import { optionsFor } from '../config/resolve';
 import type { OnnxModule } from '../module/onnx-module';
+import type { ModelProto } from '../onnx/messages';
 import { formatRegistry, runnerRegistry } from '../plugins';
 import type { Progress } from '../report/progress';
-import type { Runner, RunnerVariant } from '../runners/runner';
-import { CandidateStatus, ModuleStatus, STATUS_FORMAT_VERSION, SelectedCandidate } from '../status';
 import { tileFeeds } from '../tensors';
 import { writeFileAtomic } from '../workspace/atomic';
+import { summarize } from './choices';
 import { checkCandidate } from './correctness';
 import { collectGarbage, sharedSource } from './memory';
-import type { ModelProto } from '../onnx/messages';
 import { ProfilePoint, profileSession } from './profiler';
-import { observedLatency, selectCandidate } from './select';
+import { selectCandidate } from './select';
 
 /** Everything one module's optimization needs, gathered by the optimizer. */
 export interface ModuleJob {
@@ -30,16 +30,17 @@ export interface ModuleJob {
   configPlain: Record<string, unknown>;
   configHash: string;
   modelHash: string;
-  /** The module's workspace folder, and this run's folder inside it. */
+  /** The module's workspace folder, this run's folder inside it, and the workspace's folder for caches kept across runs. */
   moduleDir: string;
   runDir: string;
+  cacheDir: string;
   recorder: CallRecorder;
-  /** What capture learned of the module's calls. */
+  /** What capture learned of the module's calls, and where its outputs went. */
   signature: ModuleSignature;
+  outputFlow: OutputFlow[];
   progress: Progress;
 }
 
-export const BASELINE_KEY = 'onnx/OnnxCPU/default';
 const GPU_WARMUP_MS = 1500;
 
 interface Evaluated {
@@ -57,7 +58,8 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
   const { name, config, progress, signature } = job;
   const source = sourceArtifact(job);
 
-  const runners = config.runners.includes('OnnxCPU') ? config.runners : ['OnnxCPU', ...config.runners];
+  // The baseline is always measured: every speedup is relative to it.
+  const runners = config.runners.includes(BASELINE.runner) ? config.runners : [BASELINE.runner, ...config.runners];
   const runnerStatus: ModuleStatus['runners'] = [];
   const available: Runner[] = [];
   for (const runnerName of runners) {
@@ -68,13 +70,14 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
     else progress.step(name, `runner ${runnerName} skipped: ${availability.reason}`);
   }
 
-  const formats = config.targetFormats.includes('onnx') ? config.targetFormats : ['onnx', ...config.targetFormats];
+  const formats = config.targetFormats.includes(BASELINE.format) ? config.targetFormats : [BASELINE.format, ...config.targetFormats];
   const candidates: Evaluated[] = [];
   const shared = sharedSource(source.path);
   for (const formatName of formats) {
-    const users = runners.map((r) => runnerRegistry.get(r)).filter((r) => r.formats.includes(formatName));
+    const format = formatRegistry.get(formatName);
+    const users = runners.map((r) => runnerRegistry.get(r)).filter((r) => loads(r, format));
     if (users.length === 0) continue;
-    const conversion = await convert(job, formatName, source, shared.read, available.some((r) => users.includes(r)));
+    const conversion = await convert(job, format, source, shared.read, available.some((r) => users.includes(r)));
     collectGarbage(); // the conversion's copy of the model, before the next one makes its own
     for (const runner of users) {
       const status = candidateStatus(job, formatName, runner, defaultVariant(runner, job, conversion.artifact ?? source), conversion);
@@ -108,8 +111,9 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
   const selectable = statuses.filter((c) => config.targetFormats.includes(c.format) && config.runners.includes(c.runner));
   const choice = selectCandidate(selectable, config.strategy, signature.batchSizes) ?? { candidate: baseline, reason: 'no candidate passed; the source model stays' };
   progress.step(name, `selected ${choice.candidate.key}: ${choice.reason}`);
+  const decision: Decision = { step: 'module', key: choice.candidate.key, reason: choice.reason };
 
-  return {
+  const status: ModuleStatus = {
     formatVersion: STATUS_FORMAT_VERSION,
     module: name,
     createdAt: new Date().toISOString(),
@@ -123,23 +127,12 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
     runners: runnerStatus,
     candidates: statuses,
     baseline: BASELINE_KEY,
-    selected: describeSelection(choice.candidate, baseline, signature.batchSizes, choice.reason),
+    decisions: [decision],
+    selected: undefined as unknown as SelectedCandidate, // summarized just below, from the candidates above
     durationMs: Date.now() - started,
   };
-}
-
-/** The selection summary: latency and speedup against the baseline at the observed batch sizes. */
-export function describeSelection(candidate: CandidateStatus, baseline: CandidateStatus, batchSizes: Record<string, number>, reason: string): SelectedCandidate {
-  const latencyMs = observedLatency(candidate.performance, batchSizes);
-  const sourceLatencyMs = observedLatency(baseline.performance, batchSizes);
-  return {
-    key: candidate.key,
-    reason,
-    latencyMs,
-    sourceLatencyMs,
-    speedup: sourceLatencyMs / latencyMs,
-    maxRelL2: Math.max(0, ...candidate.correctness.outputs.map((o) => o.relL2)),
-  };
+  status.selected = summarize(status, [decision]);
+  return status;
 }
 
 interface Conversion {
@@ -147,16 +140,26 @@ interface Conversion {
   status: CandidateStatus['conversion'];
 }
 
-async function convert(job: ModuleJob, formatName: string, source: ModelArtifact, readSource: () => ModelProto, needed: boolean): Promise<Conversion> {
-  if (formatName === 'onnx') return { artifact: source, status: { status: 'ok', ms: 0 } };
+async function convert(job: ModuleJob, format: Format, source: ModelArtifact, readSource: () => ModelProto, needed: boolean): Promise<Conversion> {
+  const formatName = format.name;
+  if (formatName === BASELINE.format) return { artifact: source, status: { status: 'ok', ms: 0 } };
   if (!needed) return { status: { status: 'skipped', reason: 'no available runner loads this format' } };
-  const format = formatRegistry.get(formatName);
   const outputDir = path.join(job.runDir, 'formats', formatName);
   fs.mkdirSync(outputDir, { recursive: true });
   job.progress.step(job.name, `convert to ${formatName}`);
   const started = Date.now();
   try {
-    const result = await format.convert({ module: job.name, source, outputDir, signature: job.signature, config: job.config, readSource, log: (m) => job.progress.step(job.name, `  ${formatName}: ${m}`) });
+    const result = await format.convert({
+      module: job.name,
+      source,
+      outputDir,
+      cacheDir: job.cacheDir,
+      signature: job.signature,
+      config: job.config,
+      options: optionsFor(format, job.config),
+      readSource,
+      log: (m) => job.progress.step(job.name, `  ${formatName}: ${m}`),
+    });
     const ms = Date.now() - started;
     if ('notApplicable' in result) {
       job.progress.step(job.name, `${formatName} not applicable: ${result.notApplicable}`);
@@ -172,7 +175,7 @@ async function convert(job: ModuleJob, formatName: string, source: ModelArtifact
 function candidateStatus(job: ModuleJob, format: string, runner: Runner, variant: RunnerVariant, conversion: Conversion): CandidateStatus {
   const artifact = conversion.artifact;
   const status: CandidateStatus = {
-    key: `${format}/${runner.name}/${variant.id}`,
+    key: candidateKey(format, runner.name, variant.id),
     format,
     runner: runner.name,
     variant: { id: variant.id, settings: variant.settings },

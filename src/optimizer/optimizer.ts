@@ -1,25 +1,26 @@
 import * as path from 'path';
 import { singleton } from 'tsyringe';
+import { captureCalls } from '../capture/capture';
 import { CallRecorder } from '../capture/recorder';
 import { ModuleConfigInput, OptimizeConfigInput } from '../config/optimize-config';
 import { OptimizeConfig, definedOnly, moduleFieldsOf, resolveModuleConfig, validateConfig } from '../config/resolve';
+import { NavigatorError } from '../core/errors';
+import type { ModuleStatus, OptimizeStatus, PipelineStatus } from '../core/status';
 import { Dataloader, DataloaderItem, collectItems } from '../dataloader';
 import { environmentKey, environmentWithDevices } from '../environment';
-import { NavigatorError } from '../errors';
+import { controlOf } from '../module/onnx-module';
 import { Progress } from '../report/progress';
 import { formatCandidates, formatReport } from '../report/table';
 import { ModuleEntry, pipelineOptionsOf, scanModules } from '../scanner';
-import { ModuleStatus, OptimizeStatus, PipelineStatus, baselineCandidate, selectedCandidate } from '../status';
 import { writeFileAtomic, writeJsonAtomic } from '../workspace/atomic';
 import { hashConfig, hashModel, toPlain } from '../workspace/hash';
 import { Workspace } from '../workspace/workspace';
-import { bindSelected } from './binding';
-import { ResidentEntry, keepOutputsOnGpu, tensorFlow } from '../capture/tensor-flow'; // [tensor-flow]
-import { ModuleJob, describeSelection, optimizeModule } from './module-optimizer';
-import { PipelineCall, clearlySlower, comparePipelines, runPipeline } from './pipeline-timing';
-import { EndToEndThresholds, defaultEndToEnd, enforceEndToEnd } from './end-to-end';
-import { tryGpuAssignment } from './device-assignment';
-import { NO_SPIN } from '../runners/onnx-cpu';
+import { Binder, type ApplyTarget } from './apply';
+import { finalStatus, type Choices, type PipelineContext, type StepOutcome } from './choices';
+import { deviceAssignmentStep } from './device-assignment';
+import { defaultEndToEnd, endToEndStep } from './end-to-end';
+import { ModuleJob, optimizeModule } from './module-optimizer';
+import { PipelineCall, comparePipelines, interferenceStep, runPipeline } from './pipeline-timing';
 
 /** A function to optimize the standalone modules it calls, or a pipeline instance. */
 export type OptimizeTarget = object;
@@ -30,24 +31,23 @@ export interface LoadResult {
 }
 
 /** A module optimized in this run, as planned before any work starts: its settings, checked and hashed. */
-type JobSettings = Omit<ModuleJob, 'runDir' | 'recorder' | 'signature'>;
+type JobSettings = Omit<ModuleJob, 'runDir' | 'recorder' | 'signature' | 'outputFlow'>;
 
-interface Planned {
+/** A module of the target: cached (its status) or to optimize in this run (its settings). */
+type Planned = { entry: ModuleEntry; cached: ModuleStatus } | { entry: ModuleEntry; settings: JobSettings };
+
+/** A module optimized in this run, once its calls are captured. */
+interface Fresh {
   entry: ModuleEntry;
-  /** The cached status; for a module optimized in this run, this run's once optimizeModule returned. */
-  status?: ModuleStatus;
-  /** For a module optimized in this run: its settings... */
-  settings?: JobSettings;
-  /** ...its run folder and recorder, from capture on... */
-  run?: { runDir: string; recorder: CallRecorder };
-  /** ...and its job, once its calls are captured. */
-  job?: ModuleJob;
+  job: ModuleJob;
 }
 
 /**
- * Runs the phases of inplace optimization: capture, convert, check, profile, select, cache, rebind,
- * report. One instance per process (a singleton in the container), so that services taking it from
- * the container, `optimize()` and `loadOptimized()` share the modules seen so far.
+ * Runs the phases of inplace optimization, in the order the dataloader meets them: plan (validate
+ * and hash), capture, reference results, per-module optimization (convert, check, profile, select),
+ * the pipeline-level steps over the choices (end-to-end, device assignment, interference), apply,
+ * commit, report. One instance per process (a singleton in the container), so that services taking
+ * it from the container, `optimize()` and `loadOptimized()` share the modules seen so far.
  */
 @singleton()
 export class Optimizer {
@@ -63,99 +63,49 @@ export class Optimizer {
     const items = await collectItems(dataloader);
     const workspace = new Workspace(global.workspace);
     const progress = new Progress(global.verbose ?? true);
-    const environment = await environmentWithDevices();
-    const envKey = environmentKey(environment);
-
-    // Every config is validated and every model hashed before any work starts.
-    let planned: Planned[] = entries.map((entry) => {
-      const input = entry.ownConfig
-        ? validateConfig(ModuleConfigInput, entry.ownConfig, { module: entry.name, what: 'optimizeConfig' })
-        : moduleFieldsOf(global);
-      const moduleConfig = resolveModuleConfig(input);
-      const configPlain = toPlain(moduleConfig) as Record<string, unknown>;
-      const configHash = hashConfig({ configPlain, envKey });
-      const modelHash = hashModelOf(entry);
-      const cached = workspace.readStatus(entry.name);
-      if (!global.force && cached && cached.modelHash === modelHash && cached.configHash === configHash) {
-        return { entry, status: cached };
-      }
-      const moduleDir = workspace.moduleDir(entry.name);
-      return { entry, settings: { name: entry.name, module: entry.module, environment, config: moduleConfig, configPlain, configHash, modelHash, moduleDir, progress } };
-    });
-
-    const committed = new Set<string>();
-    let pipeline: OptimizeStatus['pipeline'];
+    const planned = await plan(entries, global, workspace, progress);
+    const runDirs: string[] = [];
     try {
-      if (planned.some((p) => p.settings)) {
-        progress.info(`optimizing ${planned.filter((p) => p.settings).map((p) => p.entry.name).join(', ')} over ${items.length} dataloader items; workspace ${workspace.root}`);
-        await this.capture(planned, call, items, workspace, progress);
-        if (typeof target === 'function') {
-          // A function target uses some of the standalone modules: the others are left alone.
-          const idle = planned.filter((p) => p.entry.module.sourceCalls === 0);
-          for (const p of idle) if (p.run) workspace.discard(p.run.runDir);
-          planned = planned.filter((p) => !idle.includes(p));
-          if (planned.length === 0) {
-            throw new NavigatorError('called none of the modules wrapped with navModule(model, options)', {
-              subject: 'optimize(fn)',
-              fix: 'call the wrapped modules (the objects navModule returned) inside the function',
-            });
-          }
-        }
-      }
-      // Every module the function called may have had a cached result: then only those are loaded.
-      if (planned.some((p) => p.settings)) {
-        for (const p of planned) {
-          if (!p.settings || !p.run) continue;
-          const signature = p.run.recorder.signature(); // throws, naming the module, if it was never called
-          progress.step(p.entry.name, `captured ${signature.calls} calls, batch sizes ${JSON.stringify(signature.batchSizes)}, ${p.run.recorder.sampleFiles.length} samples kept`);
-          p.job = { ...p.settings, ...p.run, signature };
-        }
-        const fresh = planned.filter((p): p is Planned & { job: ModuleJob } => p.job !== undefined);
+      let pipeline: PipelineStatus | undefined;
+      let statuses: ModuleStatus[];
+      let cached: Set<string>;
+      const toOptimize = planned.filter((p): p is Extract<Planned, { settings: JobSettings }> => 'settings' in p);
+      if (toOptimize.length === 0) {
+        progress.info(`every module has a cached result in ${workspace.root}; loading`);
+        statuses = planned.map((p) => (p as Extract<Planned, { cached: ModuleStatus }>).cached);
+        cached = new Set(entries.map((e) => e.name));
+        await this.bind(planned.map((p) => ({ entry: p.entry, status: statuses.find((s) => s.module === p.entry.name)! })), workspace, progress);
+      } else {
+        progress.info(`optimizing ${toOptimize.map((p) => p.entry.name).join(', ')} over ${items.length} dataloader items; workspace ${workspace.root}`);
+        const { fresh, used } = await capture(target, planned, call, items, workspace, progress, runDirs);
+        cached = new Set(used.filter((p) => 'cached' in p).map((p) => p.entry.name));
         // The original pipeline's results, twice: the reference for the end-to-end check, and whether it repeats itself.
         const firstResults = await runPipeline(call, items);
-        const before = { firstResults, results: await runPipeline(call, items) };
+        const original = { firstResults, results: await runPipeline(call, items) };
         // Conversions and candidate sessions each hold a copy of a large model: the original sessions
         // need not stay beside them (they are created again for the pipeline check).
-        for (const { job } of fresh) await job.module.releaseSource();
-        for (const p of fresh) {
-          p.status = await optimizeModule(p.job);
-          p.status.outputFlow = tensorFlow.flowsOf(p.entry.name); // [tensor-flow]
-        }
-        // The modules optimized in this run first, then the cached ones.
-        await bindEach([...fresh, ...planned.filter((p) => !p.job)], workspace);
-        const endToEndSettings = { ...defaultEndToEnd, ...definedOnly(global.endToEnd ?? {}) };
-        const endToEnd = await enforceEndToEnd(
-          fresh.map(({ entry, job, status }) => ({ name: entry.name, module: entry.module, strategy: job.config.strategy, moduleDir: job.moduleDir, status: status! })),
-          () => runPipeline(call, items),
-          before,
-          endToEndSettings,
-        );
-        progress.info(`end-to-end check: ${endToEnd.summary}${endToEnd.fallbacks.length ? `; fell back: ${endToEnd.fallbacks.join('; ')}` : ''}`);
-        await keepOnGpu(planned, workspace, progress); // [tensor-flow] after the end-to-end fallbacks, which may move a consumer to the CPU
-        const check = { planned, call, items, workspace, progress, original: before.results, thresholds: endToEndSettings };
-        pipeline = { ...(await this.checkPipeline(check)), endToEnd };
-        for (const p of fresh) {
-          workspace.commit(p.status!);
-          committed.add(p.entry.name);
-        }
-      } else {
-        progress.info(`every module has a cached result in ${workspace.root}; loading`);
-        await bindAll(planned, workspace, progress); // [tensor-flow]
+        for (const { entry } of fresh) await controlOf(entry.module).releaseSource();
+        const optimized = new Map<string, ModuleStatus>();
+        for (const { entry, job } of fresh) optimized.set(entry.name, { ...(await optimizeModule(job)), outputFlow: job.outputFlow });
+        const outcome = await pipelineSteps(fresh, optimized, used, { call, items, original, workspace, progress, global });
+        pipeline = outcome.pipeline;
+        statuses = used.map((p) => ('cached' in p ? p.cached : outcome.statuses.get(p.entry.name)!));
+        for (const { entry } of fresh) workspace.commit(outcome.statuses.get(entry.name)!);
+        runDirs.length = 0; // committed: no longer this run's to discard
       }
+      const modules: OptimizeStatus['modules'] = {};
+      for (const status of statuses) modules[status.module] = { ...status, cached: cached.has(status.module) };
+      const report = formatReport(modules, pipeline);
+      progress.print(`\n${report}\n`);
+      const result: OptimizeStatus = { modules, pipeline, workspace: workspace.root, durationMs: Date.now() - started, report };
+      writeJsonAtomic(path.join(workspace.root, 'optimize-report.json'), result);
+      writeFileAtomic(path.join(workspace.root, 'optimize-report.txt'), `${report}\n\nCandidates (* = selected):\n\n${formatCandidates(modules)}\n`);
+      return result;
     } catch (error) {
       // The previous packages stay whole: only this run's uncommitted folders go.
-      for (const p of planned) if (p.run && !committed.has(p.entry.name)) workspace.discard(p.run.runDir);
+      for (const dir of runDirs) workspace.discard(dir);
       throw error;
     }
-
-    const modules: OptimizeStatus['modules'] = {};
-    for (const p of planned) if (p.status) modules[p.entry.name] = { ...p.status, cached: !p.settings };
-    const report = formatReport(modules, pipeline);
-    progress.print(`\n${report}\n`);
-    const result: OptimizeStatus = { modules, pipeline, workspace: workspace.root, durationMs: Date.now() - started, report };
-    writeJsonAtomic(path.join(workspace.root, 'optimize-report.json'), result);
-    writeFileAtomic(path.join(workspace.root, 'optimize-report.txt'), `${report}\n\nCandidates (* = selected):\n\n${formatCandidates(modules)}\n`);
-    return result;
   }
 
   /** Rebinds every module of the target (or every module seen so far) to its cached selection. */
@@ -163,22 +113,29 @@ export class Optimizer {
     const workspace = new Workspace(options.workspace);
     const entries = target ? this.modulesOf(target) : [...this.known.values()];
     const modules: Record<string, string> = {};
-    const bound: ResidentEntry[] = []; // [tensor-flow]
+    const loadable: { entry: ModuleEntry; status: ModuleStatus }[] = [];
     for (const entry of entries) {
       const status = workspace.readStatus(entry.name);
       if (!status) {
-        await entry.module.unbind('no cached result');
+        await controlOf(entry.module).unbind('no cached result');
         modules[entry.name] = `kept the original: no cached result in ${workspace.moduleDir(entry.name)}`;
       } else if (status.modelHash !== hashModelOf(entry)) {
-        await entry.module.unbind('model changed since optimization');
+        await controlOf(entry.module).unbind('model changed since optimization');
         modules[entry.name] = 'kept the original: the model changed since it was optimized; run optimize again';
       } else {
-        modules[entry.name] = await bindSelected(entry.module, status, workspace.moduleDir(entry.name));
-        bound.push({ module: entry.module, status, moduleDir: workspace.moduleDir(entry.name) }); // [tensor-flow]
+        loadable.push({ entry, status });
       }
     }
-    await keepOutputsOnGpu(bound, bindSelected); // [tensor-flow]
+    Object.assign(modules, (await this.bind(loadable, workspace)).modules);
     return { modules };
+  }
+
+  /** Binds modules to the selections of their statuses (the apply step, with no choices of this run). */
+  private async bind(modules: { entry: ModuleEntry; status: ModuleStatus }[], workspace: Workspace, progress?: Progress) {
+    const binder = new Binder(modules.map(({ entry, status }) => applyTarget(entry, status, workspace)));
+    const applied = await binder.apply(new Map());
+    for (const note of applied.notes) progress?.info(note);
+    return applied;
   }
 
   private modulesOf(target: OptimizeTarget): ModuleEntry[] {
@@ -192,118 +149,146 @@ export class Optimizer {
     for (const entry of entries) this.known.set(entry.name, entry);
     return entries;
   }
+}
 
-  /** Runs the pipeline over the dataloader with every module on its original model, recording calls. */
-  private async capture(planned: Planned[], call: PipelineCall, items: DataloaderItem[], workspace: Workspace, progress: Progress): Promise<void> {
-    for (const p of planned) {
-      await p.entry.module.unbind('capturing');
-      p.entry.module.sourceCalls = 0;
-    }
-    for (const p of planned) {
-      if (!p.settings) continue;
-      const runDir = workspace.createRunDir(p.entry.name);
-      const batching = p.entry.module.options?.batching ?? true;
-      p.run = { runDir, recorder: new CallRecorder(p.entry.name, path.join(runDir, 'samples'), p.settings.config.sampleCount, batching) };
-      p.entry.module.recorder = p.run.recorder;
-    }
-    progress.info('capture: running the pipeline over the dataloader');
-    tensorFlow.start(); // [tensor-flow]
-    try {
-      await runPipeline(call, items);
-    } finally {
-      tensorFlow.stop(); // [tensor-flow]
-      for (const p of planned) if (p.run) p.entry.module.recorder = undefined;
+/** Every config is validated and every model hashed before any work starts; matching cached results are reused. */
+async function plan(entries: ModuleEntry[], global: OptimizeConfigInput, workspace: Workspace, progress: Progress): Promise<Planned[]> {
+  const environment = await environmentWithDevices();
+  const envKey = environmentKey(environment);
+  return entries.map((entry) => {
+    const input = entry.ownConfig
+      ? validateConfig(ModuleConfigInput, entry.ownConfig, { module: entry.name, what: 'optimizeConfig' })
+      : moduleFieldsOf(global);
+    const moduleConfig = resolveModuleConfig(input);
+    const configPlain = toPlain(moduleConfig) as Record<string, unknown>;
+    const configHash = hashConfig({ configPlain, envKey });
+    const modelHash = hashModelOf(entry);
+    const cached = workspace.readStatus(entry.name);
+    if (!global.force && cached && cached.modelHash === modelHash && cached.configHash === configHash) return { entry, cached };
+    const settings: JobSettings = {
+      name: entry.name,
+      module: entry.module,
+      environment,
+      config: moduleConfig,
+      configPlain,
+      configHash,
+      modelHash,
+      moduleDir: workspace.moduleDir(entry.name),
+      cacheDir: workspace.cacheDir(),
+      progress,
+    };
+    return { entry, settings };
+  });
+}
+
+/**
+ * Runs the pipeline over the dataloader with every module on its original model, recording the
+ * calls of the modules to optimize. A function target uses some of the standalone modules: the ones
+ * it did not call are left out (and their run folders removed).
+ */
+async function capture(
+  target: OptimizeTarget,
+  planned: Planned[],
+  call: PipelineCall,
+  items: DataloaderItem[],
+  workspace: Workspace,
+  progress: Progress,
+  runDirs: string[],
+): Promise<{ fresh: Fresh[]; used: Planned[] }> {
+  const recorders = new Map<string, { runDir: string; recorder: CallRecorder }>();
+  for (const p of planned) {
+    if (!('settings' in p)) continue;
+    const runDir = workspace.createRunDir(p.entry.name);
+    runDirs.push(runDir);
+    const batching = p.entry.module.options?.batching ?? true;
+    recorders.set(p.entry.name, { runDir, recorder: new CallRecorder(p.entry.name, path.join(runDir, 'samples'), p.settings.config.sampleCount, batching) });
+  }
+  progress.info('capture: running the pipeline over the dataloader');
+  const captured = await captureCalls(
+    planned.map((p) => ({ name: p.entry.name, module: p.entry.module, recorder: recorders.get(p.entry.name)?.recorder })),
+    () => runPipeline(call, items),
+  );
+  let used = planned;
+  if (typeof target === 'function') {
+    used = planned.filter((p) => captured.calls(p.entry.name) > 0);
+    for (const p of planned) if (!used.includes(p) && recorders.has(p.entry.name)) workspace.discard(recorders.get(p.entry.name)!.runDir);
+    if (used.length === 0) {
+      throw new NavigatorError('called none of the modules wrapped with navModule(model, options)', {
+        subject: 'optimize(fn)',
+        fix: 'call the wrapped modules (the objects navModule returned) inside the function',
+      });
     }
   }
-
-  /**
-   * Times the rebound pipeline against the original, passes alternating. Modules chosen one by one
-   * can slow each other down when they share the cores (idle onnxruntime threads spin); if the
-   * rebound pipeline is slower, spinning is turned off, and if it is still slower every module goes
-   * back to its source.
-   */
-  private async checkPipeline(check: PipelineCheck): Promise<Omit<PipelineStatus, 'endToEnd'>> {
-    const { planned, call, items, workspace, progress } = check;
-    const notes: string[] = [];
-    const modules = planned.map((p) => p.entry.module);
-    const compare = () => comparePipelines(call, items, (on) => modules.forEach((m) => (m.bypassed = on)));
-    let timing = await compare();
-    const assignment = await tryGpuAssignment(
-      {
-        modules: planned.flatMap((p) => (p.job ? [{ status: p.status!, strategy: p.job.config.strategy }] : [])),
-        rebind: () => bindAll(planned, workspace, progress),
-        time: compare,
-        results: () => runPipeline(call, items),
-        original: check.original,
-        thresholds: check.thresholds,
-      },
-      timing,
-    );
-    if (assignment) {
-      notes.push(assignment.note);
-      timing = assignment.timing;
-    }
-    // With every module on its source there is nothing to take back: any gap is noise.
-    const rebound = modules.some((m) => !m.binding.isSource);
-    if (rebound && clearlySlower(timing)) {
-      notes.push(`rebound pipeline took ${timing.afterMs.toFixed(1)} ms vs ${timing.beforeMs.toFixed(1)} ms; turned off thread spinning`);
-      for (const p of planned) {
-        const status = p.status!;
-        const selected = selectedCandidate(status);
-        if (selected?.runner !== 'OnnxCPU') continue;
-        await bindSelected(p.entry.module, status, workspace.moduleDir(status.module), { [NO_SPIN]: 0 });
-        if (p.job) {
-          selected.variant.settings = { ...selected.variant.settings, [NO_SPIN]: 0 };
-          status.selected.reason += '; thread spinning off (pipeline interference)';
-        }
-      }
-      timing = await compare();
-    }
-    if (rebound && clearlySlower(timing)) {
-      notes.push(`still slower (${timing.afterMs.toFixed(1)} ms vs ${timing.beforeMs.toFixed(1)} ms): every module runs its original model`);
-      const why = 'the rebound pipeline was slower than the original, so the source model runs';
-      for (const p of planned) {
-        await p.entry.module.unbind(why);
-        const status = p.status!;
-        if (p.job) {
-          const baseline = baselineCandidate(status);
-          // Keep the module-level reason too: why a candidate could not be selected is still true.
-          status.selected = describeSelection(baseline, baseline, status.signature.batchSizes, `${status.selected.reason}; then ${why}`);
-        }
-      }
-      timing = { ...timing, afterMs: timing.beforeMs, afterQuartilesMs: timing.beforeQuartilesMs };
-    }
-    progress.info(`pipeline: ${timing.beforeMs.toFixed(1)} ms before, ${timing.afterMs.toFixed(1)} ms after`);
-    return { ...timing, speedup: timing.beforeMs / timing.afterMs, notes };
+  const fresh: Fresh[] = [];
+  for (const p of used) {
+    if (!('settings' in p)) continue;
+    const { runDir, recorder } = recorders.get(p.entry.name)!;
+    const signature = recorder.signature(); // throws, naming the module, if it was never called
+    progress.step(p.entry.name, `captured ${signature.calls} calls, batch sizes ${JSON.stringify(signature.batchSizes)}, ${recorder.sampleFiles.length} samples kept`);
+    fresh.push({ entry: p.entry, job: { ...p.settings, runDir, recorder, signature, outputFlow: captured.flows(p.entry.name) } });
   }
+  return { fresh, used };
 }
 
-/** What the pipeline-level checks need: the modules, how to run the pipeline, the original results. */
-interface PipelineCheck {
-  planned: Planned[];
-  call: PipelineCall;
-  items: DataloaderItem[];
-  workspace: Workspace;
-  progress: Progress;
-  original: unknown[];
-  thresholds: EndToEndThresholds;
+/**
+ * The pipeline-level steps, each over the choices the previous one left: the end-to-end check of
+ * lower precisions, a consistent device assignment, and the interference check. Each module's chain
+ * of decisions goes into its final status.
+ */
+async function pipelineSteps(
+  fresh: Fresh[],
+  optimized: Map<string, ModuleStatus>,
+  used: Planned[],
+  run: { call: PipelineCall; items: DataloaderItem[]; original: PipelineContext['original']; workspace: Workspace; progress: Progress; global: OptimizeConfigInput },
+): Promise<{ statuses: Map<string, ModuleStatus>; pipeline: PipelineStatus }> {
+  const { call, items, workspace, progress } = run;
+  const all = used.map((p) => ({ entry: p.entry, status: 'cached' in p ? p.cached : optimized.get(p.entry.name)! }));
+  const binder = new Binder(all.map(({ entry, status }) => applyTarget(entry, status, workspace)));
+  const controls = all.map(({ entry }) => controlOf(entry.module));
+  const thresholds = { ...defaultEndToEnd, ...definedOnly(run.global.endToEnd ?? {}) };
+  const context: PipelineContext = {
+    modules: fresh.map(({ entry, job }) => ({ name: entry.name, status: optimized.get(entry.name)!, strategy: job.config.strategy })),
+    apply: async (choices) => {
+      for (const note of (await binder.apply(choices)).notes) progress.info(note);
+    },
+    results: () => runPipeline(call, items),
+    time: () => comparePipelines(call, items, (on) => controls.forEach((control) => control.useOriginal(on))),
+    original: run.original,
+    thresholds,
+  };
+  const chains = new Map(fresh.map(({ entry }) => [entry.name, [...optimized.get(entry.name)!.decisions]]));
+  let choices: Choices = new Map([...chains].map(([name, chain]) => [name, chain[chain.length - 1]]));
+  /** Takes a step's choices, adding each changed decision to its module's chain. */
+  const take = (outcome: StepOutcome) => {
+    for (const [name, decision] of outcome.choices) if (choices.get(name) !== decision) chains.get(name)?.push(decision);
+    choices = outcome.choices;
+  };
+  const notes: string[] = [];
+
+  await context.apply(choices);
+  const endToEnd = await endToEndStep(context, choices, thresholds);
+  take(endToEnd);
+  progress.info(`end-to-end check: ${endToEnd.endToEnd.summary}${endToEnd.endToEnd.fallbacks.length ? `; fell back: ${endToEnd.endToEnd.fallbacks.join('; ')}` : ''}`);
+  await context.apply(choices);
+  let timing = await context.time();
+  const assignment = await deviceAssignmentStep(context, choices, timing);
+  if (assignment) {
+    take(assignment);
+    notes.push(...assignment.notes);
+    timing = assignment.timing ?? timing;
+  }
+  const interference = await interferenceStep(context, choices, timing);
+  take(interference);
+  notes.push(...interference.notes);
+  timing = interference.timing;
+  progress.info(`pipeline: ${timing.beforeMs.toFixed(1)} ms before, ${timing.afterMs.toFixed(1)} ms after`);
+
+  const statuses = new Map(fresh.map(({ entry }) => [entry.name, finalStatus(optimized.get(entry.name)!, chains.get(entry.name)!)]));
+  return { statuses, pipeline: { ...timing, speedup: timing.beforeMs / timing.afterMs, notes, endToEnd: endToEnd.endToEnd } };
 }
 
-/** Binds each module to its status's selection, in the order given. */
-async function bindEach(planned: Planned[], workspace: Workspace): Promise<void> {
-  for (const p of planned) await bindSelected(p.entry.module, p.status!, workspace.moduleDir(p.entry.name));
-}
-
-/** Binds every module, then keeps outputs that only feed GPU modules on the GPU. */
-async function bindAll(planned: Planned[], workspace: Workspace, progress: Progress): Promise<void> {
-  await bindEach(planned, workspace);
-  await keepOnGpu(planned, workspace, progress); // [tensor-flow]
-}
-
-/** [tensor-flow] Outputs that only feed GPU modules stay on the GPU; the notes go to the progress log. */
-async function keepOnGpu(planned: Planned[], workspace: Workspace, progress: Progress): Promise<void> {
-  const entries: ResidentEntry[] = planned.map((p) => ({ module: p.entry.module, status: p.status!, moduleDir: workspace.moduleDir(p.entry.name) }));
-  for (const note of await keepOutputsOnGpu(entries, bindSelected)) progress.info(note);
+function applyTarget(entry: ModuleEntry, status: ModuleStatus, workspace: Workspace): ApplyTarget {
+  return { name: entry.name, module: entry.module, status, moduleDir: workspace.moduleDir(entry.name) };
 }
 
 function hashModelOf(entry: ModuleEntry): string {

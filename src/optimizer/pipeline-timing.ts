@@ -1,4 +1,7 @@
+import type { Decision, PipelineComparison } from '../core/status';
 import type { DataloaderItem } from '../dataloader';
+import { NO_SPIN, onnxCpuRunner } from '../runners/onnx-cpu';
+import { candidateOf, withDecisions, type Choices, type PipelineContext, type StepOutcome } from './choices';
 
 export type PipelineCall = (...args: unknown[]) => Promise<unknown>;
 
@@ -7,15 +10,6 @@ export async function runPipeline(call: PipelineCall, items: DataloaderItem[]): 
   const results: unknown[] = [];
   for (const item of items) results.push(await call(...item.slice(1)));
   return results;
-}
-
-/** Median pass times of the original and the rebound pipeline, and their quartiles. */
-export interface PipelineComparison {
-  beforeMs: number;
-  afterMs: number;
-  /** First and third quartile of the passes: where the middle half of them fell. */
-  beforeQuartilesMs: [number, number];
-  afterQuartilesMs: [number, number];
 }
 
 /**
@@ -59,4 +53,34 @@ export function summarizePasses(before: number[], after: number[]): PipelineComp
  */
 export function clearlySlower(timing: PipelineComparison): boolean {
   return timing.afterMs > timing.beforeMs * 1.03 && timing.afterQuartilesMs[0] > timing.beforeQuartilesMs[1];
+}
+
+/**
+ * Modules chosen one by one can slow each other down when they share the cores (idle onnxruntime
+ * threads spin after a run). If the rebound pipeline is clearly slower than the original, spinning
+ * is turned off for the modules on the CPU; if it is still slower, every module goes back to its source.
+ */
+export async function interferenceStep(context: PipelineContext, choices: Choices, timing: PipelineComparison): Promise<StepOutcome & { timing: PipelineComparison }> {
+  const notes: string[] = [];
+  // With every module on its source there is nothing to take back: any gap is noise.
+  const rebound = context.modules.some(({ name, status }) => choices.get(name)?.key !== status.baseline);
+  if (!rebound || !clearlySlower(timing)) return { choices, timing, notes };
+  notes.push(`rebound pipeline took ${timing.afterMs.toFixed(1)} ms vs ${timing.beforeMs.toFixed(1)} ms; turned off thread spinning`);
+  const noSpin: [string, Decision][] = context.modules
+    .filter(({ name, status }) => candidateOf(status, choices.get(name))?.runner === onnxCpuRunner.name)
+    .map(({ name }) => {
+      const decision = choices.get(name)!;
+      return [name, { step: 'pipeline-timing', key: decision.key, settings: { ...decision.settings, [NO_SPIN]: 0 }, reason: 'thread spinning off (pipeline interference)' }];
+    });
+  const calm = withDecisions(choices, noSpin);
+  await context.apply(calm);
+  const calmTiming = await context.time();
+  if (!clearlySlower(calmTiming)) return { choices: calm, timing: calmTiming, notes };
+  notes.push(`still slower (${calmTiming.afterMs.toFixed(1)} ms vs ${calmTiming.beforeMs.toFixed(1)} ms): every module runs its original model`);
+  const sources = withDecisions(
+    calm,
+    context.modules.map(({ name, status }) => [name, { step: 'pipeline-timing', key: status.baseline, reason: 'then the rebound pipeline was slower than the original, so the source model runs' }]),
+  );
+  await context.apply(sources);
+  return { choices: sources, timing: { ...calmTiming, afterMs: calmTiming.beforeMs, afterQuartilesMs: calmTiming.beforeQuartilesMs }, notes };
 }

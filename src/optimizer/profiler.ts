@@ -1,6 +1,7 @@
-import type { ProfilingSettings } from '../config/module-config';
-import type { Feeds, RunnerSession } from '../runners/runner';
-import type { PerformanceResult } from '../status';
+import type { ProfilingSettings } from '../core/config';
+import type { Feeds } from '../core/feeds';
+import type { RunnerSession } from '../core/plugin';
+import type { PerformanceResult } from '../core/status';
 
 /** One batch size to profile, with the inputs to time it on. */
 export interface ProfilePoint {

@@ -1,24 +1,9 @@
 import type { Strategy } from '../config/strategy';
-import type { CandidateStatus, PerformanceResult } from '../status';
+import { observedLatency, type CandidateStatus } from '../core/status';
 
 export interface Choice {
   candidate: CandidateStatus;
   reason: string;
-}
-
-/**
- * p50 latency at the batch sizes the pipeline used, weighted by how often it used each: what the
- * user will see. Batch sizes without a measurement are left out; with no batching, the one point.
- */
-export function observedLatency(performance: PerformanceResult[], batchSizes: Record<string, number>): number {
-  const weights = Object.entries(batchSizes).map(([size, count]) => [Number(size), count] as const);
-  let total = 0, weight = 0;
-  for (const [size, count] of weights) {
-    const result = performance.find((p) => p.batchSize === size);
-    if (result) { total += result.p50Ms * count; weight += count; }
-  }
-  if (weight > 0) return total / weight;
-  return performance.length > 0 ? Math.min(...performance.map((p) => p.p50Ms)) : NaN;
 }
 
 /** Picks among candidates that passed every check; undefined when none did. */

@@ -1,5 +1,5 @@
-import { ModuleStatus, OptimizeStatus, selectedCandidate } from '../status';
-import { observedLatency } from '../optimizer/select';
+import { ModuleStatus, OptimizeStatus, selectedCandidate } from '../core/status';
+import { observedLatency } from '../core/status';
 
 type Modules = Record<string, ModuleStatus & { cached: boolean }>;
 

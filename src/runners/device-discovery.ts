@@ -3,7 +3,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { errorText } from '../errors';
+import { errorText } from '../core/errors';
 import { writeJsonAtomic } from '../workspace/atomic';
 
 /**

@@ -1,6 +1,7 @@
 import type { Tensor } from 'onnxruntime-node';
-import { NavigatorError } from '../errors';
-import type { Feeds, RunnerSession } from './runner';
+import { NavigatorError } from '../core/errors';
+import type { Feeds } from '../core/feeds';
+import type { RunnerSession } from '../core/plugin';
 
 /** Tensor members whose use needs the data on the CPU. reshape() counts too: its result is a tensor no one follows. */
 export const DATA_READS = new Set<PropertyKey>(['data', 'cpuData', 'getData', 'download', 'toDataURL', 'toImageData', 'reshape']);

@@ -1,5 +1,5 @@
-import { gpuProviderRunner } from './onnx-cuda';
-import type { Runner } from './runner';
+import { gpuProviderRunner, type GpuProviderSettings } from './onnx-cuda';
+import type { Runner } from '../core/plugin';
 
 /**
  * onnxruntime's TensorRT execution provider (TensorRT builds engines for the subgraphs it supports,
@@ -7,4 +7,4 @@ import type { Runner } from './runner';
  * engine cache, no profiles (microsoft/onnxruntime#26854), so it runs at TensorRT's defaults, fp32/tf32;
  * for fp16/int8 engines and profiles use the 'TensorRT' runner (the native addon) instead.
  */
-export const onnxTensorRtRunner: Runner = gpuProviderRunner('OnnxTensorRT', 'tensorrt');
+export const onnxTensorRtRunner: Runner<GpuProviderSettings> = gpuProviderRunner('OnnxTensorRT', 'tensorrt');

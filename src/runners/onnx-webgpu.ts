@@ -1,10 +1,10 @@
 import type { InferenceSession } from 'onnxruntime-node';
-import type { ModuleSignature } from '../capture/signature';
-import type { ModelArtifact } from '../formats/format';
+import type { ModuleSignature } from '../core/signature';
+import { RUNNER_KINDS, type ModelArtifact } from '../core/plugin';
 import { providerAvailability } from './device-discovery';
 import { guardGpuOutputs, unwrapGpuInputs } from './gpu-resident';
 import { configEntries, createOrtSession } from './ort-session';
-import type { Runner, RunnerSession, RunnerVariant, SessionContext, VariantContext } from './runner';
+import type { Runner, RunnerSession, RunnerVariant, SessionContext, VariantContext } from '../core/plugin';
 
 /** Session config entry that turns WebGPU graph capture on (the `enableGraphCapture` session option is ignored by the Node binding). */
 export const WEBGPU_GRAPH_CAPTURE = 'ep.webgpuexecutionprovider.enableGraphCapture';
@@ -25,8 +25,8 @@ const PROVIDER_OPTION_KEYS = ['preferredLayout', 'validationMode', 'enableRobust
  */
 export const onnxWebGpuRunner: Runner = {
   name: 'OnnxWebGPU',
+  kinds: [RUNNER_KINDS.onnxruntime, RUNNER_KINDS.onnxruntimeGpu],
   device: 'gpu',
-  formats: ['onnx', 'onnx-fp16', 'onnx-static'],
 
   availability() {
     return providerAvailability('webgpu');

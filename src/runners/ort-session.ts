@@ -1,6 +1,7 @@
 import { InferenceSession } from 'onnxruntime-node';
-import type { ModelArtifact } from '../formats/format';
-import type { Feeds, RunnerSession } from './runner';
+import type { ModelArtifact } from '../core/plugin';
+import type { Feeds } from '../core/feeds';
+import type { RunnerSession } from '../core/plugin';
 
 /**
  * Wraps an onnxruntime-node session as a RunnerSession. Shared by every runner built on an

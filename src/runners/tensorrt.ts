@@ -1,9 +1,10 @@
 import { Tensor } from 'onnxruntime-node';
 import { loadTensorRT, probeTensorRT, type HostTensor, type LoadResult, type TensorRTEngine, type TensorRTProfile } from '../../native';
-import { NavigatorError, errorText } from '../errors';
-import type { ModelArtifact } from '../formats/format';
+import { NavigatorError, errorText } from '../core/errors';
+import { RUNNER_KINDS, type ModelArtifact } from '../core/plugin';
 import { TENSORRT_FORMAT_NAMES } from '../formats/tensorrt-engine';
-import type { Availability, Feeds, Runner, RunnerSession, RunnerVariant, SessionContext } from './runner';
+import type { Availability, Runner, RunnerSession, RunnerVariant, SessionContext } from '../core/plugin';
+import type { Feeds } from '../core/feeds';
 
 /** The element types that onnxruntime-node Tensors and the addon both carry. */
 const TENSOR_TYPES: ReadonlySet<string> = new Set(['float32', 'float16', 'int8', 'uint8', 'int32', 'int64', 'bool']);
@@ -134,16 +135,16 @@ export function createTensorRTRunner(load: () => LoadResult = loadTensorRT): Run
   let availability: Promise<Availability> | undefined;
   const runner: Runner = {
     name: 'TensorRT',
+    kinds: [RUNNER_KINDS.tensorrtEngine],
     device: 'gpu',
-    formats: TENSORRT_FORMAT_NAMES,
     availability: () => (availability ??= probe(load)),
     variants: (): RunnerVariant[] => [{ id: 'default', settings: {} }],
     async createSession(artifact: ModelArtifact, _variant: RunnerVariant, context: SessionContext): Promise<RunnerSession> {
-      if (!runner.formats.includes(artifact.format)) {
+      if (!TENSORRT_FORMAT_NAMES.includes(artifact.format)) {
         throw new NavigatorError(`the TensorRT runner cannot load the "${artifact.format}" format`, {
           module: context.module,
           subject: artifact.path,
-          fix: `give it one of: ${runner.formats.join(', ')}`,
+          fix: `give it one of: ${TENSORRT_FORMAT_NAMES.join(', ')}`,
         });
       }
       const available = await runner.availability();

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { NavigatorError } from '../errors';
-import { ModuleStatus, STATUS_FORMAT_VERSION } from '../status';
+import { NavigatorError } from '../core/errors';
+import { ModuleStatus, STATUS_FORMAT_VERSION } from '../core/status';
 import { writeJsonAtomic } from './atomic';
 
 /**
@@ -21,6 +21,16 @@ export class Workspace {
 
   moduleDir(module: string): string {
     return path.join(this.root, module);
+  }
+
+  /**
+   * Where caches shared by every module and run live (e.g. TensorRT's timing cache): beside the
+   * module folders, so that commits, which replace run folders, never remove them.
+   */
+  cacheDir(): string {
+    const dir = path.join(this.root, '.cache');
+    fs.mkdirSync(dir, { recursive: true });
+    return dir;
   }
 
   /** A fresh folder for one optimization run of a module. */

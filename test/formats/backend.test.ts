@@ -8,9 +8,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import type { ModuleSignature } from '../../src/capture/signature';
-import { resolveModuleConfig } from '../../src/config/resolve';
-import type { Feeds } from '../../src/runners/runner';
+import type { ModuleSignature } from '../../src/core/signature';
+import { optionsFor, resolveModuleConfig } from '../../src/config/resolve';
+import type { Feeds } from '../../src/core/feeds';
 import { decodeModel, decodeTensor, encodeModel, ortTypeOf } from '../../src/onnx/proto';
 import { tensorToArray } from '../../src/onnx/graph';
 import { readModel } from '../../src/onnx/model-io';
@@ -101,6 +101,7 @@ describe('conversions over the ONNX backend test models', () => {
         try {
           const result = await format.convert({
             module: name, source: { format: 'onnx', path: modelPath, precision: 'fp32', sizeBytes: bytes.length }, outputDir,
+            cacheDir: work, options: optionsFor(format, config),
             signature: signatureOf(feeds, original), config, readSource: () => readModel(modelPath), log: () => undefined,
           });
           if ('notApplicable' in result) {

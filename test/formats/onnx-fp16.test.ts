@@ -3,7 +3,7 @@ import * as path from 'path';
 import { Tensor } from 'onnxruntime-node';
 import { navModule, OnnxModule, optimize } from '../../src';
 import { defaultTolerances } from '../../src/config/resolve';
-import { createOnnxFp16Format, onnxFp16Format } from '../../src/formats/onnx-fp16';
+import { onnxFp16Format } from '../../src/formats/onnx-fp16';
 import { tinyResNet } from '../../src/models/cnn';
 import { tinyEncoder } from '../../src/models/encoder';
 import { buildImageDecoder } from '../../src/models/text-to-image';
@@ -16,7 +16,7 @@ import { encodeModel } from '../../src/onnx/proto';
 import { formatRegistry, registerFormat, registerRunner } from '../../src/plugins';
 import { cpuSessionOptions } from '../../src/runners/onnx-cpu';
 import { createOrtSession } from '../../src/runners/ort-session';
-import type { Runner } from '../../src/runners/runner';
+import type { Runner } from '../../src/core/plugin';
 import { artifactOf, convertWith, errorsWithin, floatInput, runModel, tokenIds } from '../helpers/format-check';
 import { quiet, tempDir, writeModel } from '../helpers/models';
 
@@ -132,10 +132,10 @@ describe('onnx-fp16', () => {
     expect(actual.indices.type).toBe('int64');
     for (const error of errorsWithin(actual, expected, fp16)) expect(error).toMatchObject({ passed: true });
 
-    // fp16KeepOps adds to the list.
-    const relu = readModel(artifactOf(await convertWith(onnxFp16Format, source, { config: { fp16KeepOps: ['Relu'] } })).path);
+    // formatOptions keepOps adds to the list.
+    const relu = readModel(artifactOf(await convertWith(onnxFp16Format, source, { options: { keepOps: ['Relu'] } })).path);
     expect(inputProducers(relu, 'Relu')).toEqual(['Cast:1']);
-    const byNode = readModel(artifactOf(await convertWith(createOnnxFp16Format({ keepOps: ['Add'] }), source)).path);
+    const byNode = readModel(artifactOf(await convertWith(onnxFp16Format, source, { options: { keepOps: ['Add'] } })).path);
     expect(inputProducers(byNode, 'Add')).toEqual(['Cast:1', 'initializer:1']);
     expect(inputProducers(byNode, 'Relu')).toEqual(['Cast:10']);
   });
@@ -240,9 +240,10 @@ describe('onnx-fp16', () => {
     if (!formatRegistry.has('onnx-fp16')) registerFormat(onnxFp16Format);
     // The CPU runner leaves onnx-fp16 to the GPU providers; this one runs it on the CPU provider anyway.
     const cpuHalf: Runner = {
-      name: 'OnnxCPUHalf' as Runner['name'], // a test-only runner: RunnerName lists the built-in ones
+      name: 'OnnxCPUHalf',
+      // Loads what the GPU providers load (onnx-fp16 among them), on the CPU provider.
+      kinds: ['onnxruntime-gpu'],
       device: 'cpu',
-      formats: ['onnx-fp16'],
       availability: async () => ({ available: true }),
       variants: () => [{ id: 'default', settings: {} }],
       createSession: (artifact) => createOrtSession(artifact, cpuSessionOptions({})),

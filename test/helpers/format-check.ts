@@ -1,15 +1,16 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import type { ModuleSignature, TensorSpec } from '../../src/capture/signature';
-import type { ModuleConfig, Tolerance } from '../../src/config/module-config';
+import type { ModuleSignature, TensorSpec } from '../../src/core/signature';
+import type { ModuleConfig, Tolerance } from '../../src/core/config';
 import { defaultProfiling, defaultTolerances } from '../../src/config/resolve';
 import { strategies } from '../../src/config/strategy';
-import type { ConversionContext, ConversionResult, Format, ModelArtifact } from '../../src/formats/format';
+import type { ConversionContext, ConversionResult, Format, ModelArtifact } from '../../src/core/plugin';
 import { opCounts } from '../../src/onnx/graph';
 import { readModel } from '../../src/onnx/model-io';
-import type { Feeds } from '../../src/runners/runner';
-import { compareTensors, type OutputError } from '../../src/tensors';
+import type { Feeds } from '../../src/core/feeds';
+import { compareTensors } from '../../src/tensors';
+import { type OutputError } from '../../src/core/status';
 import { tempDir } from './models';
 
 /** Run a model once: the one helper, kept in ./models (light to import). */
@@ -40,22 +41,24 @@ export function moduleConfig(overrides: Partial<ModuleConfig> = {}): ModuleConfi
     strategy: strategies.observedLatency(),
     verifyFunc: undefined,
     profiling: defaultProfiling,
-    fp16KeepOps: [],
+    formatOptions: {},
     ...overrides,
   };
 }
 
 /** Runs a format on a model file into a fresh directory, as the optimizer would. */
-export async function convertWith(
-  format: Format,
+export async function convertWith<Options extends object>(
+  format: Format<Options>,
   sourcePath: string,
-  options: { signature?: ModuleSignature; config?: Partial<ModuleConfig>; logs?: string[] } = {},
+  options: { signature?: ModuleSignature; config?: Partial<ModuleConfig>; options?: Options; logs?: string[] } = {},
 ): Promise<ConversionResult> {
   const source: ModelArtifact = { format: 'onnx', path: sourcePath, precision: 'fp32', sizeBytes: fs.statSync(sourcePath).size };
-  const context: ConversionContext = {
+  const context: ConversionContext<Options> = {
     module: 'test_module',
     source,
     outputDir: tempDir(`${format.name}-`),
+    cacheDir: tempDir('cache-'),
+    options: options.options ?? (format.options ? new format.options() : ({} as Options)),
     signature: options.signature ?? signatureOf([]),
     config: moduleConfig(options.config),
     readSource: () => readModel(sourcePath),

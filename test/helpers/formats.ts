@@ -2,10 +2,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { registerFormat } from '../../src';
 import type { Format, Precision } from '../../src';
-import { onnxCpuRunner } from '../../src/runners/onnx-cpu';
 
 /**
- * A test format that writes the model `build` returns and registers it for the CPU runner: how the
+ * A test format that writes the model `build` returns, loaded by the CPU runner: how the
  * tests stand in for conversions that are wrong, slightly off or fixed to a shape, on purpose.
  */
 export function registerTestFormat(
@@ -18,6 +17,7 @@ export function registerTestFormat(
     name,
     precision,
     description: `test format ${name}`,
+    loadedBy: ['OnnxCPU'],
     async convert({ source, outputDir }) {
       const file = path.join(outputDir, 'model.onnx');
       fs.writeFileSync(file, build(source.path));
@@ -25,6 +25,5 @@ export function registerTestFormat(
     },
   };
   registerFormat(format);
-  (onnxCpuRunner.formats as string[]).push(name);
   return format;
 }

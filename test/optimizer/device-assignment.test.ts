@@ -1,6 +1,7 @@
 import { strategies } from '../../src';
 import type { CandidateStatus, ModuleStatus } from '../../src';
-import { tryGpuAssignment } from '../../src/optimizer/device-assignment';
+import type { Choices, PipelineContext } from '../../src/optimizer/choices';
+import { deviceAssignmentStep } from '../../src/optimizer/device-assignment';
 
 /** A passed candidate with one profiled batch size. */
 function candidate(runner: string, p50Ms: number): CandidateStatus {
@@ -27,28 +28,35 @@ const quartiles = { beforeQuartilesMs: [0, 0] as [number, number], afterQuartile
 
 function context(statuses: ModuleStatus[], afterMs: number, results: unknown[] = [[1, 2, 3]]) {
   const bound: string[][] = [];
-  return {
-    bound,
-    context: {
-      modules: statuses.map((status) => ({ status, strategy: strategies.observedLatency() })),
-      rebind: async () => void bound.push(statuses.map((s) => s.selected.key)),
-      time: async () => ({ beforeMs: 20, afterMs, ...quartiles }),
-      results: async () => results,
-      original: [[1, 2, 3]],
-      thresholds: { minCosine: 0.99, maxRelativeError: 0.05 },
-    },
+  const context: PipelineContext = {
+    modules: statuses.map((status) => ({ name: status.module, status, strategy: strategies.observedLatency() })),
+    apply: async (choices) => void bound.push(statuses.map((s) => choices.get(s.module)!.key)),
+    time: async () => ({ beforeMs: 20, afterMs, ...quartiles }),
+    results: async () => results,
+    original: { results: [[1, 2, 3]], firstResults: [[1, 2, 3]] },
+    thresholds: { minCosine: 0.99, maxRelativeError: 0.05 },
   };
+  return { bound, context };
 }
+
+/** The module step's choices: each module's selected candidate. */
+function choicesOf(statuses: ModuleStatus[]): Choices {
+  return new Map(statuses.map((s) => [s.module, { step: 'module', key: s.selected.key, reason: s.selected.reason }]));
+}
+
+const keys = (choices: Choices, statuses: ModuleStatus[]) => statuses.map((s) => choices.get(s.module)!.key);
 
 describe('trying every module on the GPU', () => {
   it('keeps the consistent assignment when the pipeline is faster with it', async () => {
     const statuses = [moduleStatus('enc', 1, 1.2), moduleStatus('den', 2, 2.1)];
     const { context: ctx, bound } = context(statuses, 8);
-    const outcome = await tryGpuAssignment(ctx, { beforeMs: 20, afterMs: 10, ...quartiles });
-    expect(outcome!.note).toMatch(/^moved enc, den to the GPU with the rest of the pipeline: 8\.0 ms vs 10\.0 ms/);
-    expect(outcome!.timing.afterMs).toBe(8);
-    expect(statuses.map((s) => s.selected.key)).toEqual(['onnx/OnnxWebGPU/default', 'onnx/OnnxWebGPU/default']);
-    expect(statuses[0].selected.reason).toMatch(/on the GPU with the rest of the pipeline/);
+    const outcome = await deviceAssignmentStep(ctx, choicesOf(statuses), { beforeMs: 20, afterMs: 10, ...quartiles });
+    expect(outcome!.notes[0]).toMatch(/^moved enc, den to the GPU with the rest of the pipeline: 8\.0 ms vs 10\.0 ms/);
+    expect(outcome!.timing!.afterMs).toBe(8);
+    expect(keys(outcome!.choices, statuses)).toEqual(['onnx/OnnxWebGPU/default', 'onnx/OnnxWebGPU/default']);
+    expect(outcome!.choices.get('enc')!.reason).toMatch(/on the GPU with the rest of the pipeline/);
+    // A step returns new choices: the statuses it was given are not edited.
+    expect(statuses.map((s) => s.selected.key)).toEqual(['onnx/OnnxCPU/default', 'onnx/OnnxCPU/default']);
     expect(bound).toEqual([['onnx/OnnxWebGPU/default', 'onnx/OnnxWebGPU/default']]);
   });
 
@@ -56,10 +64,10 @@ describe('trying every module on the GPU', () => {
     for (const [afterMs, results, why] of [[9.9, [[1, 2, 3]], /9\.9 ms vs 10\.0 ms/], [5, [[1, 2, 9]], /final results drift \(item\[0\]\)/]] as const) {
       const statuses = [moduleStatus('enc', 1, 1.2), moduleStatus('den', 2, 2.1)];
       const { context: ctx, bound } = context(statuses, afterMs, results as unknown as unknown[]);
-      const outcome = await tryGpuAssignment(ctx, { beforeMs: 20, afterMs: 10, ...quartiles });
-      expect(outcome!.note).toMatch(why);
-      expect(outcome!.note).toMatch(/kept the module-by-module choice/);
-      expect(statuses.map((s) => s.selected.key)).toEqual(['onnx/OnnxCPU/default', 'onnx/OnnxCPU/default']);
+      const outcome = await deviceAssignmentStep(ctx, choicesOf(statuses), { beforeMs: 20, afterMs: 10, ...quartiles });
+      expect(outcome!.notes[0]).toMatch(why);
+      expect(outcome!.notes[0]).toMatch(/kept the module-by-module choice/);
+      expect(keys(outcome!.choices, statuses)).toEqual(['onnx/OnnxCPU/default', 'onnx/OnnxCPU/default']);
       expect(bound[bound.length - 1]).toEqual(['onnx/OnnxCPU/default', 'onnx/OnnxCPU/default']);
     }
   });
@@ -67,7 +75,8 @@ describe('trying every module on the GPU', () => {
   it('does nothing where no module could move, or a lone module would', async () => {
     const cpuOnly = moduleStatus('solo', 1, 1);
     cpuOnly.candidates[1].status = 'skipped';
-    expect(await tryGpuAssignment(context([cpuOnly, moduleStatus('one', 1, 2)], 1).context, { beforeMs: 2, afterMs: 2, ...quartiles })).toBeUndefined();
+    const statuses = [cpuOnly, moduleStatus('one', 1, 2)];
+    expect(await deviceAssignmentStep(context(statuses, 1).context, choicesOf(statuses), { beforeMs: 2, afterMs: 2, ...quartiles })).toBeUndefined();
     expect(cpuOnly.selected.key).toBe('onnx/OnnxCPU/default');
   });
 });

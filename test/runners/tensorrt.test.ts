@@ -17,10 +17,11 @@ import {
   type TensorRTInfo,
   type TensorRTProfile,
 } from '../../native';
-import type { ModuleSignature } from '../../src/capture/signature';
-import type { ModuleConfig } from '../../src/config/module-config';
-import { NavigatorError } from '../../src/errors';
-import type { ConversionContext } from '../../src/formats/format';
+import type { ModuleSignature } from '../../src/core/signature';
+import type { ModuleConfig } from '../../src/core/config';
+import { NavigatorError } from '../../src/core/errors';
+import { loads, type ConversionContext } from '../../src/core/plugin';
+import { formatRegistry } from '../../src/plugins';
 import {
   TENSORRT_FORMAT_NAMES,
   createTensorRTFormat,
@@ -29,7 +30,7 @@ import {
   tensorRTFormats,
   timingCachePath,
 } from '../../src/formats/tensorrt-engine';
-import type { Feeds } from '../../src/runners/runner';
+import type { Feeds } from '../../src/core/feeds';
 import { readModel } from '../../src/onnx/model-io';
 import { GraphBuilder } from '../../src/onnx/builder';
 import { moduleConfig as fullModuleConfig } from '../helpers/format-check';
@@ -281,6 +282,8 @@ function conversion(name: string): ConversionContext {
     module: 'unet',
     source: { format: 'onnx', path: source, precision: 'fp32', sizeBytes: 4 },
     outputDir,
+    cacheDir: folder('workspace', '.cache'),
+    options: {},
     signature,
     config: moduleConfig(8),
     // The TensorRT formats hand the file to TensorRT's own parser and never decode it.
@@ -326,7 +329,7 @@ describe('TensorRT formats', () => {
     );
     const context = conversion('trt-fp16');
     const result = await format.convert(context);
-    const timingCache = path.join(tmp, 'workspace', 'trt-timing-10.16.1-sm90.cache');
+    const timingCache = path.join(tmp, 'workspace', '.cache', 'trt-timing-10.16.1-sm90.cache');
     expect(calls).toEqual([
       {
         onnxPath: context.source.path,
@@ -336,7 +339,7 @@ describe('TensorRT formats', () => {
         profiles: [profileFromSignature(signature, context.config)],
       },
     ]);
-    expect(timingCachePath(context.outputDir, '10.16.1', '9.0')).toBe(timingCache);
+    expect(timingCachePath(context.cacheDir, '10.16.1', '9.0')).toBe(timingCache);
     expect(result).toEqual({
       artifact: { format: 'trt-fp16', path: path.join(context.outputDir, 'model.plan'), precision: 'fp16', sizeBytes: 1234 },
       notes: expect.stringContaining('built in 2.5 s from 7 layers'),
@@ -444,7 +447,7 @@ describe('TensorRT runner', () => {
   it('is the GPU runner of the trt-* formats with one default variant', () => {
     expect(tensorRTRunner.name).toBe('TensorRT');
     expect(tensorRTRunner.device).toBe('gpu');
-    expect(tensorRTRunner.formats).toEqual(['trt-fp32', 'trt-tf32', 'trt-fp16', 'trt-bf16', 'trt-int8', 'trt-fp8']);
+    expect(formatRegistry.all().filter((format) => loads(tensorRTRunner, format)).map((format) => format.name)).toEqual(['trt-fp32', 'trt-tf32', 'trt-fp16', 'trt-bf16', 'trt-int8', 'trt-fp8']);
     expect(tensorRTRunner.variants({} as never)).toEqual([{ id: 'default', settings: {} }]);
   });
 

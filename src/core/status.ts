@@ -1,0 +1,216 @@
+import type { Precision } from './precision';
+import type { ModuleSignature } from './signature';
+import type { VariantSettings } from './plugin';
+
+/** Bump when the layout of status.json changes; older files are then re-optimized, not misread. */
+export const STATUS_FORMAT_VERSION = 2;
+
+/** The source model on onnxruntime's CPU provider with its defaults: every speedup is measured against it. */
+export const BASELINE = { format: 'onnx', runner: 'OnnxCPU', variant: 'default' } as const;
+export const BASELINE_KEY = candidateKey(BASELINE.format, BASELINE.runner, BASELINE.variant);
+
+/** 'format/runner/variant': how candidates are named in statuses, reports and strategies. */
+export function candidateKey(format: string, runner: string, variant: string): string {
+  return `${format}/${runner}/${variant}`;
+}
+
+export type StepStatus = 'ok' | 'failed' | 'skipped';
+
+/** Profiling figures of one candidate at one batch size. */
+export interface PerformanceResult {
+  batchSize: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  /** Samples (batch rows) per second. */
+  throughput: number;
+  windows: number;
+  stable: boolean;
+}
+
+export interface CandidateStatus {
+  /** 'format/runner/variant', e.g. 'onnx-optimized/OnnxCPU/no-spin'. */
+  key: string;
+  format: string;
+  runner: string;
+  variant: { id: string; settings: VariantSettings };
+  precision: Precision;
+  /** Relative to the module's workspace folder; absent for the source model, which stays where the user keeps it. */
+  file?: string;
+  sizeBytes?: number;
+  /** Input shapes the file is fixed to, where it is (see ModelArtifact.fixedShapes). */
+  fixedShapes?: Record<string, number[]>;
+  conversion: { status: StepStatus; ms?: number; reason?: string };
+  correctness: { status: StepStatus; reason?: string; outputs: (OutputError & { tolerance: { atol: number; rtol: number }; passed: boolean })[] };
+  verify: { status: StepStatus; reason?: string };
+  performance: PerformanceResult[];
+  /** 'passed' candidates may be selected; the others say why not in `reason`. */
+  status: 'passed' | 'failed' | 'skipped';
+  reason?: string;
+}
+
+export interface SelectedCandidate {
+  key: string;
+  /** Strategy used, and anything that overruled it (end-to-end check, interference). */
+  reason: string;
+  /** Runner settings laid over the candidate's own when it is bound (e.g. thread spinning off). */
+  settings?: VariantSettings;
+  /** p50 latency of the selected and of the source at the observed batch sizes, weighted by use. */
+  latencyMs: number;
+  sourceLatencyMs: number;
+  speedup: number;
+  /** Largest relative error over outputs and samples. */
+  maxRelL2: number;
+}
+
+/** Everything optimize learned of one module: written to `<workspace>/<module>/status.json`. */
+export interface ModuleStatus {
+  formatVersion: number;
+  module: string;
+  createdAt: string;
+  /** sha256 of the model file (and external data files), to notice a changed model. */
+  modelHash: string;
+  /** sha256 of the module's effective config. */
+  configHash: string;
+  config: Record<string, unknown>;
+  environment: Environment;
+  signature: ModuleSignature;
+  /** The folder under the module's workspace that holds this run's samples and converted files. */
+  runDir: string;
+  samples: number;
+  runners: { name: string; available: boolean; reason?: string }[];
+  candidates: CandidateStatus[];
+  /** Key of the source model on the CPU with default options. */
+  baseline: string;
+  selected: SelectedCandidate;
+  /** How the selection came about: the module's own choice, then each pipeline-level step that changed it. */
+  decisions: Decision[];
+  durationMs: number;
+  /** Where each output went during capture, unread: outputs that may stay on the GPU (src/capture/tensor-flow.ts). */
+  outputFlow?: OutputFlow[];
+}
+
+/**
+ * One step's verdict on a module: which candidate it runs and why. The module's own selection is the
+ * first; each pipeline-level step (end-to-end check, device assignment, pipeline timing) that changes
+ * it adds one. `rejected` lists candidates that step ruled out for good (their status says why).
+ */
+export interface Decision {
+  step: 'module' | 'end-to-end' | 'device-assignment' | 'pipeline-timing' | (string & {});
+  key: string;
+  reason: string;
+  settings?: VariantSettings;
+  rejected?: { keys: string[]; reason: string };
+}
+
+/** The candidate a module's status selected; undefined where the status names no valid one. */
+export function selectedCandidate(status: ModuleStatus): CandidateStatus | undefined {
+  return status.candidates.find((c) => c.key === status.selected.key);
+}
+
+/** The source model on the CPU with default options, which every module's candidates include. */
+export function baselineCandidate(status: ModuleStatus): CandidateStatus {
+  return status.candidates.find((c) => c.key === status.baseline)!;
+}
+
+/**
+ * p50 latency at the batch sizes the pipeline used, weighted by how often it used each: what the
+ * user will see. Batch sizes without a measurement are left out; with no batching, the one point.
+ */
+export function observedLatency(performance: PerformanceResult[], batchSizes: Record<string, number>): number {
+  let total = 0, weight = 0;
+  for (const [size, count] of Object.entries(batchSizes)) {
+    const result = performance.find((p) => p.batchSize === Number(size));
+    if (result) { total += result.p50Ms * count; weight += count; }
+  }
+  if (weight > 0) return total / weight;
+  return performance.length > 0 ? Math.min(...performance.map((p) => p.p50Ms)) : NaN;
+}
+
+/** How one output of a candidate compares with the source's on the recorded calls. */
+export interface OutputError {
+  output: string;
+  maxAbsError: number;
+  /** Largest |candidate - source| / |source| over elements whose |source| is above 1e-6. */
+  maxRelError: number;
+  /** ||candidate - source|| / ||source||. */
+  relL2: number;
+  cosine: number;
+  /** max |source|: the scale tolerances are relative to. */
+  sourceMaxAbs: number;
+  /** The candidate has NaN or Inf where the source has none. */
+  nonFinite: boolean;
+  shapeMismatch: boolean;
+}
+
+/** What capture learned of one output of a module (see src/capture/tensor-flow.ts). */
+export interface OutputFlow {
+  output: string;
+  /** Where the tensor went unchanged, as 'module.input' (the producer itself for a loop). */
+  consumers: string[];
+  /** Whether anything outside the tracked modules read its data. */
+  read: boolean;
+  /** The first read, e.g. 'pipeline code read .data'. */
+  readBy?: string;
+}
+
+/** The machine a result was measured on: a cached result is reused only on the same. */
+export interface Environment {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  platform: string;
+  arch: string;
+  node: string;
+  onnxruntime: string;
+  /** GPUs and execution providers found here; filled in by device discovery where it runs. */
+  devices?: Record<string, unknown>;
+}
+
+/** Median pass times of the original and the rebound pipeline, and their quartiles. */
+export interface PipelineComparison {
+  beforeMs: number;
+  afterMs: number;
+  /** First and third quartile of the passes: where the middle half of them fell. */
+  beforeQuartilesMs: [number, number];
+  afterQuartilesMs: [number, number];
+}
+
+/** One numeric leaf of the pipeline's results (a tensor, typed array, number array or number). */
+export interface LeafComparison {
+  /** Where in the results, e.g. 'item[1].image'. */
+  path: string;
+  cosine: number;
+  /** ||candidate - original|| / ||original||. */
+  relL2: number;
+}
+
+/** What the end-to-end check did, for the status and the report. */
+export interface EndToEndReport {
+  checked: boolean;
+  /** Why it was not run, or how it ended. */
+  summary: string;
+  /** The worst-matching final outputs of the last comparison. */
+  worst: LeafComparison[];
+  /** Modules moved back to full precision, least accurate first, with the reason. */
+  fallbacks: string[];
+}
+
+export interface PipelineStatus extends PipelineComparison {
+  speedup: number;
+  notes: string[];
+  /** The comparison of the pipeline's final results with lower-precision modules against the original's. */
+  endToEnd: EndToEndReport;
+}
+
+/** What `optimize` returns and writes to `<workspace>/optimize-report.json`. */
+export interface OptimizeStatus {
+  modules: Record<string, ModuleStatus & { cached: boolean }>;
+  /** Whole pipeline over the dataloader, with the original models and with the rebound ones. */
+  pipeline?: PipelineStatus;
+  workspace: string;
+  durationMs: number;
+  /** The table printed at the end, as text. */
+  report: string;
+}

@@ -1,0 +1,68 @@
+import * as path from 'path';
+import { navModule, OnnxModule, optimize, registerRunner, strategies } from '../../src';
+import type { Feeds, ModuleStatus, Runner } from '../../src';
+import { createOrtSession } from '../../src/runners/ort-session';
+import { Binder } from '../../src/optimizer/apply';
+import { bindDecision } from '../../src/optimizer/binding';
+import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
+import { registerTestFormat } from '../helpers/formats';
+import * as fs from 'fs';
+
+const dir = tempDir('nav-apply-');
+registerTestFormat('test-apply-copy', 'fp32', (source) => fs.readFileSync(source));
+
+/** A CPU runner that counts its sessions and, once told to, fails to create them. */
+let sessions = 0;
+let failing = false;
+const countingRunner: Runner = {
+  name: 'CountingRunner',
+  kinds: ['onnxruntime'],
+  device: 'cpu',
+  availability: async () => ({ available: true }),
+  variants: () => [{ id: 'default', settings: {} }],
+  async createSession(artifact) {
+    if (failing) throw new Error('no session today');
+    sessions++;
+    return createOrtSession(artifact, { executionProviders: ['cpu'] });
+  },
+};
+registerRunner(countingRunner);
+
+async function optimized(): Promise<{ module: OnnxModule; status: ModuleStatus }> {
+  const module = navModule(new OnnxModule(writeModel(dir, 'mlp.onnx', mlpModel({ seed: 61 }))), { name: 'apply_mlp' });
+  const result = await optimize((batch: number) => module.run({ x: rows(batch, 16) }), [[2, 2]], {
+    ...quiet, workspace: path.join(dir, 'workspace'), targetFormats: ['onnx', 'test-apply-copy'], runners: ['OnnxCPU', 'CountingRunner'],
+    strategy: strategies.selected('test-apply-copy', 'CountingRunner'),
+  });
+  return { module, status: result.modules.apply_mlp };
+}
+
+describe('the apply step', () => {
+  it('says whether a module was bound as a value, not in prose', async () => {
+    const { module, status } = await optimized();
+    const decision = status.decisions[status.decisions.length - 1];
+    expect(await bindDecision(module as OnnxModule<unknown, unknown>, status, decision, path.join(dir, 'workspace', 'apply_mlp'))).toMatchObject({ bound: true });
+    failing = true;
+    try {
+      const outcome = await bindDecision(module as OnnxModule<unknown, unknown>, status, decision, path.join(dir, 'workspace', 'apply_mlp'));
+      expect(outcome).toEqual({ bound: false, description: expect.stringContaining('no session today') });
+      expect(module.binding.isSource).toBe(true);
+      const out: Feeds = await module.run({ x: rows(2, 16) });
+      expect(out.y.dims).toEqual([2, 8]);
+    } finally {
+      failing = false;
+    }
+  });
+
+  it('leaves modules whose choice did not change as they are', async () => {
+    const { module, status } = await optimized();
+    const binder = new Binder([{ name: 'apply_mlp', module: module as OnnxModule<unknown, unknown>, status, moduleDir: path.join(dir, 'workspace', 'apply_mlp') }]);
+    const before = sessions;
+    const choices = new Map([['apply_mlp', status.decisions[status.decisions.length - 1]]]);
+    expect((await binder.apply(choices)).modules.apply_mlp).toMatch(/^bound to test-apply-copy\/CountingRunner\//);
+    await binder.apply(choices);
+    expect(sessions - before).toBe(1);
+    await binder.apply(new Map([['apply_mlp', { step: 'test', key: status.baseline, reason: 'back' }]]));
+    expect(module.binding.isSource).toBe(true);
+  });
+});
