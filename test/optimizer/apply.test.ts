@@ -5,11 +5,8 @@ import { createOrtSession } from '../../src/runners/ort-session';
 import { Binder } from '../../src/optimizer/apply';
 import { bindDecision } from '../../src/optimizer/binding';
 import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
-import { registerTestFormat } from '../helpers/formats';
-import * as fs from 'fs';
 
 const dir = tempDir('nav-apply-');
-registerTestFormat('test-apply-copy', 'fp32', (source) => fs.readFileSync(source));
 
 /** A CPU runner that counts its sessions and, once told to, fails to create them. */
 let sessions = 0;
@@ -28,13 +25,15 @@ const countingRunner: Runner = {
 };
 registerRunner(countingRunner);
 
+const mlp = navModule(new OnnxModule(writeModel(dir, 'mlp.onnx', mlpModel({ seed: 61 }))), { name: 'apply_mlp' });
+
+/** The source model, selected on the counting runner. */
 async function optimized(): Promise<{ module: OnnxModule; status: ModuleStatus }> {
-  const module = navModule(new OnnxModule(writeModel(dir, 'mlp.onnx', mlpModel({ seed: 61 }))), { name: 'apply_mlp' });
-  const result = await optimize((batch: number) => module.run({ x: rows(batch, 16) }), [[2, 2]], {
-    ...quiet, workspace: path.join(dir, 'workspace'), targetFormats: ['onnx', 'test-apply-copy'], runners: ['OnnxCPU', 'CountingRunner'],
-    strategy: strategies.selected('test-apply-copy', 'CountingRunner'),
+  const result = await optimize((batch: number) => mlp.run({ x: rows(batch, 16) }), [[2, 2]], {
+    ...quiet, force: true, endToEnd: { enabled: false }, workspace: path.join(dir, 'workspace'), targetFormats: ['onnx'], runners: ['OnnxCPU', 'CountingRunner'],
+    strategy: strategies.selected('onnx', 'CountingRunner'),
   });
-  return { module, status: result.modules.apply_mlp };
+  return { module: mlp, status: result.modules.apply_mlp };
 }
 
 describe('the apply step', () => {
@@ -59,7 +58,7 @@ describe('the apply step', () => {
     const binder = new Binder([{ name: 'apply_mlp', module: module as OnnxModule<unknown, unknown>, status, moduleDir: path.join(dir, 'workspace', 'apply_mlp') }]);
     const before = sessions;
     const choices = new Map([['apply_mlp', status.decisions[status.decisions.length - 1]]]);
-    expect((await binder.apply(choices)).modules.apply_mlp).toMatch(/^bound to test-apply-copy\/CountingRunner\//);
+    expect((await binder.apply(choices)).modules.apply_mlp).toBe('bound to onnx/CountingRunner/default');
     await binder.apply(choices);
     expect(sessions - before).toBe(1);
     await binder.apply(new Map([['apply_mlp', { step: 'test', key: status.baseline, reason: 'back' }]]));
