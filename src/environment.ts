@@ -1,18 +1,7 @@
 import * as crypto from 'crypto';
 import * as os from 'os';
+import type { Environment } from './core/status';
 import { devicesSummary, discoverDevices, onnxruntimeVersion } from './runners/device-discovery'; // [gpu runners]; onnxruntimeVersion lives there (read once for both) since an import back from it would be a cycle
-
-export interface Environment {
-  cpu: string;
-  cores: number;
-  memoryGiB: number;
-  platform: string;
-  arch: string;
-  node: string;
-  onnxruntime: string;
-  /** GPUs and execution providers found here; filled in by device discovery where it runs. */
-  devices?: Record<string, unknown>;
-}
 
 let cached: Environment | undefined;
 

@@ -1,6 +1,7 @@
 import { Tensor } from 'onnxruntime-node';
 import { float16BitsToFloat32 } from './onnx/tensor-data';
 import type { Feeds } from './core/feeds';
+import type { OutputError } from './core/status';
 
 type NumericData = Exclude<Tensor['data'], string[]>;
 
@@ -29,22 +30,6 @@ export function asNumbers(tensor: Tensor): Float64Array {
   if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Float64Array.from(data, Number);
   if (tensor.type === 'float16') return Float64Array.from(data as Uint16Array, float16BitsToFloat32);
   return Float64Array.from(data as Float32Array);
-}
-
-/** How far a candidate's output is from the source's. */
-export interface OutputError {
-  output: string;
-  maxAbsError: number;
-  /** Largest |candidate - source| / |source| over elements whose |source| is above 1e-6. */
-  maxRelError: number;
-  /** ||candidate - source|| / ||source||. */
-  relL2: number;
-  cosine: number;
-  /** max |source|: the scale tolerances are relative to. */
-  sourceMaxAbs: number;
-  /** The candidate has NaN or Inf where the source has none. */
-  nonFinite: boolean;
-  shapeMismatch: boolean;
 }
 
 export function compareTensors(output: string, candidate: Tensor, source: Tensor): OutputError {

@@ -50,6 +50,18 @@ export interface CandidateStatus {
   reason?: string;
 }
 
+/** The interleaved head-to-head of the chosen candidate against the source (src/optimizer/confirm.ts). */
+export interface GainCheck {
+  rounds: number;
+  /** Median of the per-round speedups over the source, and their first and third quartiles. */
+  speedup: number;
+  speedupQuartiles: [number, number];
+  /** The same on inputs of sizes capture never saw (padded or cropped recorded calls), where an axis varied. */
+  unseen?: { rounds: number; speedup: number; speedupQuartiles: [number, number] };
+  /** Faster beyond the noise on the captured shapes (first quartile above 1), and not slower beyond it on unseen ones (third quartile at least 1). */
+  faster: boolean;
+}
+
 export interface SelectedCandidate {
   key: string;
   /** Strategy used, and anything that overruled it (end-to-end check, interference). */
@@ -62,6 +74,8 @@ export interface SelectedCandidate {
   speedup: number;
   /** Largest relative error over outputs and samples. */
   maxRelL2: number;
+  /** How the module step's choice fared against the source, interleaved; absent where it was the source or the user named it. */
+  gain?: GainCheck;
 }
 
 /** Everything optimize learned of one module: written to `<workspace>/<module>/status.json`. */

@@ -80,5 +80,6 @@ export function finalStatus(status: ModuleStatus, decisions: Decision[]): Module
     const rejection = decisions.find((d) => d.rejected?.keys.includes(candidate.key))?.rejected;
     return rejection && candidate.status === 'passed' ? { ...candidate, status: 'failed' as const, reason: rejection.reason } : candidate;
   });
-  return { ...status, candidates, decisions, selected: summarize({ ...status, candidates }, decisions) };
+  const gain = status.selected.gain; // the module step's head-to-head, whatever later steps chose
+  return { ...status, candidates, decisions, selected: { ...summarize({ ...status, candidates }, decisions), ...(gain ? { gain } : {}) } };
 }

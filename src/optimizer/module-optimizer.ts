@@ -2,11 +2,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { CallRecorder } from '../capture/recorder';
 import { StoredSample, readSample } from '../capture/sample-store';
-import type { ModuleConfig } from '../core/config';
+import type { ModuleConfig, Strategy } from '../core/config';
 import { errorText } from '../core/errors';
-import { loads, type Format, type ModelArtifact, type Runner, type RunnerVariant } from '../core/plugin';
+import type { Feeds } from '../core/feeds';
+import { loads, type Format, type ModelArtifact, type Runner, type RunnerSession, type RunnerVariant } from '../core/plugin';
 import type { ModuleSignature } from '../core/signature';
-import { BASELINE, BASELINE_KEY, CandidateStatus, Decision, Environment, ModuleStatus, OutputFlow, STATUS_FORMAT_VERSION, SelectedCandidate, candidateKey, observedLatency } from '../core/status';
+import { BASELINE, BASELINE_KEY, CandidateStatus, Decision, Environment, GainCheck, ModuleStatus, OutputFlow, STATUS_FORMAT_VERSION, SelectedCandidate, candidateKey, observedLatency } from '../core/status';
 import { optionsFor } from '../config/resolve';
 import type { OnnxModule } from '../module/onnx-module';
 import type { ModelProto } from '../onnx/messages';
@@ -15,6 +16,8 @@ import type { Progress } from '../report/progress';
 import { tileFeeds } from '../tensors';
 import { writeFileAtomic } from '../workspace/atomic';
 import { summarize } from './choices';
+import { confirmGain } from './confirm';
+import { unseenShapeFeeds } from './unseen-shapes';
 import { checkCandidate } from './correctness';
 import { collectGarbage, sharedSource } from './memory';
 import { ProfilePoint, profileSession } from './profiler';
@@ -109,7 +112,19 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
   const statuses = candidates.map((c) => c.status);
   const baseline = statuses.find((c) => c.key === BASELINE_KEY) as CandidateStatus;
   const selectable = statuses.filter((c) => config.targetFormats.includes(c.format) && config.runners.includes(c.runner));
-  const choice = selectCandidate(selectable, config.strategy, signature.batchSizes) ?? { candidate: baseline, reason: 'no candidate passed; the source model stays' };
+  let choice = selectCandidate(selectable, config.strategy, signature.batchSizes) ?? { candidate: baseline, reason: 'no candidate passed; the source model stays' };
+  // A choice must beat the source by more than the noise, unless the user named it.
+  let gain: GainCheck | undefined;
+  if (choice.candidate !== baseline && config.strategy.type !== 'selected') {
+    const chosen = candidates.find((c) => c.status === choice.candidate)!;
+    const source = candidates.find((c) => c.status === baseline)!;
+    gain = await headToHead(job, chosen, source, focusPoints(config.strategy, chosen.status, points));
+    if (gain && !gain.faster) {
+      const range = (g: { speedup: number; speedupQuartiles: [number, number] }) => `${g.speedup.toFixed(2)}x (middle half ${g.speedupQuartiles.map((q) => q.toFixed(2)).join('-')}x)`;
+      const figures = `${range(gain)} on the captured shapes${gain.unseen ? ` and ${range(gain.unseen)} on unseen ones` : ''}, ${gain.rounds} interleaved rounds`;
+      choice = { candidate: baseline, reason: `no measurable gain: ${choice.candidate.key} (${choice.reason}) ran ${figures}; the source model stays` };
+    }
+  }
   progress.step(name, `selected ${choice.candidate.key}: ${choice.reason}`);
   const decision: Decision = { step: 'module', key: choice.candidate.key, reason: choice.reason };
 
@@ -131,8 +146,42 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
     selected: undefined as unknown as SelectedCandidate, // summarized just below, from the candidates above
     durationMs: Date.now() - started,
   };
-  status.selected = summarize(status, [decision]);
+  status.selected = { ...summarize(status, [decision]), ...(gain ? { gain } : {}) };
   return status;
+}
+
+/**
+ * Where the strategy judged the candidate: the batch sizes the pipeline used for latency over
+ * them, else the one batch size of its best latency or throughput.
+ */
+function focusPoints(strategy: Strategy, chosen: CandidateStatus, points: ProfilePoint[]): ProfilePoint[] {
+  if (strategy.type === 'observedLatency' || chosen.performance.length === 0) return points.filter((p) => p.observed);
+  const best = chosen.performance.reduce((a, b) =>
+    strategy.type === 'minLatency' ? (b.p50Ms < a.p50Ms ? b : a) : b.throughput > a.throughput ? b : a,
+  );
+  return points.filter((p) => p.batchSize === best.batchSize);
+}
+
+/**
+ * The chosen candidate against the source, interleaved, at the strategy's batch sizes (see
+ * confirm.ts). Undefined where either session cannot be made again: the profile's figures then stand.
+ */
+async function headToHead(job: ModuleJob, chosen: Evaluated, source: Evaluated, points: ProfilePoint[]): Promise<GainCheck | undefined> {
+  if (!chosen.artifact || !chosen.runner || !source.artifact || !source.runner) return undefined;
+  const context = { module: job.name, signature: job.signature, workDir: job.runDir };
+  const sessions: RunnerSession[] = [];
+  try {
+    sessions.push(await chosen.runner.createSession(chosen.artifact, chosen.status.variant, context));
+    sessions.push(await source.runner.createSession(source.artifact, source.status.variant, context));
+    const captured = points.map((p) => p.feeds);
+    const unseen = captured.map((feeds) => unseenShapeFeeds(feeds, job.signature)).filter((feeds): feeds is Feeds => feeds !== undefined);
+    job.progress.step(job.name, `confirm ${chosen.status.key} against the source, interleaved${unseen.length ? ', on captured and unseen shapes' : ''}`);
+    return await confirmGain(sessions[0], sessions[1], captured, unseen, job.config.profiling.windowMs / 2);
+  } catch {
+    return undefined;
+  } finally {
+    for (const session of sessions) await session.release();
+  }
 }
 
 interface Conversion {

@@ -12,12 +12,13 @@ export function registerTestFormat(
   precision: Precision,
   build: (sourcePath: string) => Uint8Array,
   fixedShapes?: Record<string, number[]>,
+  loadedBy: string[] = ['OnnxCPU'],
 ): Format {
   const format: Format = {
     name,
     precision,
     description: `test format ${name}`,
-    loadedBy: ['OnnxCPU'],
+    loadedBy,
     async convert({ source, outputDir }) {
       const file = path.join(outputDir, 'model.onnx');
       fs.writeFileSync(file, build(source.path));

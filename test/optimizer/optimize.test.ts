@@ -139,8 +139,14 @@ describe('optimize with a function target and strategies', () => {
     const throughput = await optimize(run, [[1, 1, 4]], { workspace: path.join(dir, 'fn-thr'), ...quiet, maxBatchSize: 4, strategy: strategies.maxThroughput() });
     const module = throughput.modules.opt_seq;
     const best = Math.max(...module.candidates.filter((c) => c.status === 'passed').flatMap((c) => c.performance.map((p) => p.throughput)));
-    const chosen = module.candidates.find((c) => c.key === module.selected.key)!;
-    expect(Math.max(...chosen.performance.map((p) => p.throughput))).toBe(best);
+    const top = module.candidates.find((c) => c.performance.some((p) => p.throughput === best))!;
+    // The strategy's pick, unless it could not beat the source beyond the noise, head to head at its best batch size.
+    if (module.selected.key === module.baseline && top.key !== module.baseline) {
+      expect(module.selected.reason).toMatch(new RegExp(`^no measurable gain: ${top.key} \\(highest throughput\\) ran `));
+      expect(module.selected.gain).toMatchObject({ faster: false, rounds: 7 });
+    } else {
+      expect(module.selected.key).toBe(top.key);
+    }
     // maxBatchSize 4: powers of two up to 4 were profiled for the baseline.
     expect(module.candidates.find((c) => c.key === module.baseline)!.performance.map((p) => p.batchSize)).toEqual(expect.arrayContaining([1]));
   });

@@ -1,0 +1,59 @@
+import type { Feeds } from '../core/feeds';
+import type { RunnerSession } from '../core/plugin';
+import type { GainCheck } from '../core/status';
+
+/** Rounds of the head-to-head: enough for quartiles that mean something, few enough to stay cheap. */
+const ROUNDS = 7;
+
+/**
+ * Whether a candidate is faster than the source beyond the noise. Profiling times candidates one
+ * after the other, so a busy moment can favour any of them; here the two sessions run in short
+ * windows that alternate (and swap order each round) on the same inputs, so load from elsewhere hits
+ * both alike. The candidate wins only if, on the captured shapes, it was faster in at least three
+ * rounds of four (the lower quartile of its per-round speedups is above 1) and, on shapes capture
+ * never saw (`unseen`), it was not slower in three rounds of four (the upper quartile is at least 1).
+ * Inputs the candidate does not accept go to the source, as they would in the module.
+ */
+export async function confirmGain(candidate: RunnerSession, source: RunnerSession, captured: Feeds[], unseen: Feeds[], windowMs: number): Promise<GainCheck> {
+  const routed: RunnerSession = { ...candidate, run: (feeds) => (candidate.accepts(feeds) ? candidate.run(feeds) : source.run(feeds)) };
+  const onCaptured = await speedups(routed, source, captured, windowMs);
+  const onUnseen = unseen.length > 0 ? await speedups(routed, source, unseen, windowMs) : undefined;
+  return {
+    ...onCaptured,
+    ...(onUnseen ? { unseen: onUnseen } : {}),
+    faster: onCaptured.speedupQuartiles[0] > 1 && (!onUnseen || onUnseen.speedupQuartiles[1] >= 1),
+  };
+}
+
+type Speedups = Omit<GainCheck, 'faster' | 'unseen'>;
+
+async function speedups(candidate: RunnerSession, source: RunnerSession, inputs: Feeds[], windowMs: number): Promise<Speedups> {
+  const speedups: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    let candidateMs = 0, sourceMs = 0;
+    for (const feeds of inputs) {
+      const order = round % 2 === 0 ? [candidate, source] : [source, candidate];
+      const [first, second] = [await timeWindow(order[0], feeds, windowMs), await timeWindow(order[1], feeds, windowMs)];
+      candidateMs += order[0] === candidate ? first : second;
+      sourceMs += order[0] === candidate ? second : first;
+    }
+    speedups.push(sourceMs / candidateMs);
+  }
+  const sorted = [...speedups].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.round((sorted.length - 1) * q)];
+  const quartiles: [number, number] = [at(0.25), at(0.75)];
+  return { rounds: ROUNDS, speedup: at(0.5), speedupQuartiles: quartiles };
+}
+
+/** Median time of one run over a short window (at least 3 runs, after one warm-up run). */
+async function timeWindow(session: RunnerSession, feeds: Feeds, windowMs: number): Promise<number> {
+  await session.run(feeds);
+  const times: number[] = [];
+  const end = performance.now() + windowMs;
+  while (times.length < 3 || performance.now() < end) {
+    const start = performance.now();
+    await session.run(feeds);
+    times.push(performance.now() - start);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+}

@@ -1,0 +1,80 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { navModule, OnnxModule, optimize, registerRunner } from '../../src';
+import type { Feeds, Runner } from '../../src';
+import { GraphBuilder } from '../../src/onnx/builder';
+import { unseenShapeFeeds } from '../../src/optimizer/unseen-shapes';
+import { registerTestFormat } from '../helpers/formats';
+import { quiet, tempDir, writeModel } from '../helpers/models';
+
+const dir = tempDir('nav-noise-');
+
+/** x [batch, seq, 8] -> tanh(x W); with `heavy`, plus a large branch multiplied by zero: the same outputs, many times slower. */
+function sequenceModel(heavy: boolean): Uint8Array {
+  const b = new GraphBuilder('seq', { seed: 71 });
+  const x = b.input('x', 'float32', ['batch', 'seq', 8]);
+  let y = b.op('Tanh', [b.op('MatMul', [x, b.randomWeight('w', [8, 8], 0.5)])]);
+  if (heavy) {
+    let wide = b.op('MatMul', [x, b.randomWeight('wide_in', [8, 512], 0.05)]);
+    for (let i = 0; i < 4; i++) wide = b.op('Tanh', [b.op('MatMul', [wide, b.randomWeight(`wide_${i}`, [512, 512], 0.05)])]);
+    y = b.op('Add', [y, b.op('Mul', [b.op('ReduceMean', [wide], { axes: [2], keepdims: 1 }), b.constant('zero', new Float32Array([0]), [])])]);
+  }
+  b.node('Identity', [y], {}, { outputs: ['y'] });
+  b.output('y', 'float32', ['batch', 'seq', 8]);
+  return b.toBytes();
+}
+
+// The lean model as a "converted" format, run by a runner tuned to the captured lengths only:
+// on any other length it stalls, as a plan specialized to the captured shapes can.
+registerTestFormat('test-shape-tuned', 'fp32', () => sequenceModel(false), undefined, ['ShapeTunedRunner']);
+const CAPTURED_LENGTHS = [4, 12];
+const tunedRunner: Runner = {
+  name: 'ShapeTunedRunner',
+  kinds: [],
+  device: 'cpu',
+  availability: async () => ({ available: true }),
+  variants: () => [{ id: 'default', settings: {} }],
+  async createSession(artifact) {
+    const session = await InferenceSession.create(artifact.path);
+    return {
+      accepts: () => true,
+      release: () => session.release(),
+      run: async (feeds: Feeds) => {
+        if (!CAPTURED_LENGTHS.includes(feeds.x.dims[1])) for (const end = performance.now() + 30; performance.now() < end; );
+        return (await session.run(feeds)) as Feeds;
+      },
+    };
+  },
+};
+registerRunner(tunedRunner);
+
+const sequences = navModule(new OnnxModule(writeModel(dir, 'heavy.onnx', sequenceModel(true))), { name: 'noise_seq' });
+const call = (batch: number, length: number) => sequences.run({ x: new Tensor('float32', Float32Array.from({ length: batch * length * 8 }, (_, i) => Math.sin(i)), [batch, length, 8]) });
+
+describe('a choice must beat the source beyond the noise, on shapes capture never saw too', () => {
+  it('makes inputs of an unseen size within the captured range by padding or cropping a recorded call', () => {
+    const signature = { inputs: [{ name: 'x', dtype: 'float32', shape: [null, null, 8], dynamicAxes: [0, 1], min: [1, 4, 8], opt: [1, 4, 8], max: [1, 12, 8] }], outputs: [], batching: true, batchSizes: { 1: 2 }, calls: 2 };
+    const x = new Tensor('float32', Float32Array.from({ length: 32 }, (_, i) => i + 1), [1, 4, 8]);
+    const unseen = unseenShapeFeeds({ x }, signature)!;
+    expect(unseen.x.dims).toEqual([1, 8, 8]);
+    expect(Array.from(unseen.x.data as Float32Array).slice(0, 32)).toEqual(Array.from(x.data as Float32Array));
+    expect(Array.from(unseen.x.data as Float32Array).slice(32)).toEqual(new Array(32).fill(0));
+    expect(unseenShapeFeeds({ x }, { ...signature, inputs: [{ ...signature.inputs[0], dynamicAxes: [0], min: [1, 4, 8], max: [1, 4, 8] }] })).toBeUndefined();
+  });
+
+  it('keeps the source when a candidate faster on the dataloader is slower on other sizes, and says why', async () => {
+    const status = await optimize(call, [[1, 1, 4], [1, 1, 12]], {
+      ...quiet, workspace: path.join(dir, 'workspace'), runners: ['OnnxCPU', 'ShapeTunedRunner'], targetFormats: ['onnx', 'test-shape-tuned'], endToEnd: { enabled: false },
+    });
+    const m = status.modules.noise_seq;
+    const tuned = m.candidates.find((c) => c.key === 'test-shape-tuned/ShapeTunedRunner/default')!;
+    expect(tuned.status).toBe('passed');
+    expect(m.selected.key).toBe(m.baseline);
+    expect(m.selected.reason).toMatch(/^no measurable gain: test-shape-tuned\/ShapeTunedRunner\/default \(lowest latency at the observed batch sizes\) ran .* on the captured shapes and .* on unseen ones/);
+    expect(m.selected.gain!.speedupQuartiles[0]).toBeGreaterThan(1); // faster on what capture saw...
+    expect(m.selected.gain!.unseen!.speedupQuartiles[1]).toBeLessThan(1); // ...slower beyond the noise elsewhere
+    expect(sequences.binding.isSource).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'workspace', 'noise_seq', 'status.json'))).toBe(true);
+  });
+});
