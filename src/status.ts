@@ -6,8 +6,11 @@ import type { OutputError } from './tensors';
 import type { EndToEndReport } from './optimizer/end-to-end';
 import type { PipelineComparison } from './optimizer/pipeline-timing';
 
-/** Bump when the layout of status.json changes; older files are then re-optimized, not misread. */
-export const STATUS_FORMAT_VERSION = 1;
+/**
+ * Bump when the layout of status.json changes; older files are then re-optimized, not misread.
+ * 2: Workspace.commit adds `files` (sha256 and size of every file of the run folder).
+ */
+export const STATUS_FORMAT_VERSION = 2;
 
 export type StepStatus = 'ok' | 'failed' | 'skipped';
 
