@@ -4,6 +4,7 @@ import type { ModelArtifact } from '../formats/format';
 import type { OnnxModule } from '../module/onnx-module';
 import { runnerRegistry } from '../plugins';
 import { ModuleStatus, selectedCandidate } from '../status';
+import { trustedFile } from '../workspace/workspace';
 
 /**
  * Rebinds a module to the candidate its status selected. The source selected means the module's own
@@ -31,15 +32,16 @@ export async function bindSelected(
     await module.unbind(`${candidate.runner} unavailable`);
     return `kept the original: runner ${candidate.runner} is not available here (${availability.reason})`;
   }
-  const artifact: ModelArtifact = {
-    format: candidate.format,
-    path: candidate.file ? path.join(moduleDir, candidate.file) : sourcePath(module, status, moduleDir),
-    precision: candidate.precision,
-    sizeBytes: candidate.sizeBytes ?? 0,
-    fixedShapes: candidate.fixedShapes,
-  };
   const variant = { id: candidate.variant.id, settings: { ...candidate.variant.settings, ...settingsOverride } };
   try {
+    // Paths from a status are confined to the module's folder and checked against their digests.
+    const artifact: ModelArtifact = {
+      format: candidate.format,
+      path: candidate.file ? trustedFile(moduleDir, status, candidate.file) : sourcePath(module, status, moduleDir),
+      precision: candidate.precision,
+      sizeBytes: candidate.sizeBytes ?? 0,
+      fixedShapes: candidate.fixedShapes,
+    };
     const session = await runner.createSession(artifact, variant, { module: status.module, signature: status.signature, workDir: path.join(moduleDir, status.runDir) });
     await module.bind(session, { format: candidate.format, runner: candidate.runner, variant: candidate.variant.id, isSource: false, reason: status.selected.reason });
     return `bound to ${candidate.key}`;
@@ -51,5 +53,5 @@ export async function bindSelected(
 
 /** Where the module's original model is: the user's file, or the copy of the bytes they gave. */
 function sourcePath(module: OnnxModule<unknown, unknown>, status: ModuleStatus, moduleDir: string): string {
-  return typeof module.model === 'string' ? path.resolve(module.model) : path.join(moduleDir, status.runDir, 'source.onnx');
+  return typeof module.model === 'string' ? path.resolve(module.model) : trustedFile(moduleDir, status, `${status.runDir}/source.onnx`);
 }
