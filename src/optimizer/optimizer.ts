@@ -54,7 +54,19 @@ export class Optimizer {
   /** Modules seen by optimize or load: what `loadOptimized()` with no target rebinds. */
   private readonly known = new Map<string, ModuleEntry>();
 
+  /** One optimize per workspace at a time, across processes and within this one: the rest waits (see Workspace.lock). */
   async optimize(target: OptimizeTarget, dataloader: Dataloader, config: OptimizeConfig = {}): Promise<OptimizeStatus> {
+    const global = validateConfig(OptimizeConfigInput, { ...pipelineOptionsOf(target).config, ...config }, { what: 'optimizeConfig' });
+    const workspace = new Workspace(global.workspace);
+    const release = await workspace.lock({ timeoutMs: global.lockTimeoutMs, onWait: (message) => new Progress(true).warn(message) });
+    try {
+      return await this.optimizeLocked(target, dataloader, config);
+    } finally {
+      release();
+    }
+  }
+
+  private async optimizeLocked(target: OptimizeTarget, dataloader: Dataloader, config: OptimizeConfig): Promise<OptimizeStatus> {
     const started = Date.now();
     const pipelineOptions = pipelineOptionsOf(target);
     const global = validateConfig(OptimizeConfigInput, { ...pipelineOptions.config, ...config }, { what: 'optimizeConfig' });
@@ -75,7 +87,9 @@ export class Optimizer {
       const configPlain = toPlain(moduleConfig) as Record<string, unknown>;
       const configHash = hashConfig({ configPlain, envKey });
       const modelHash = hashModelOf(entry);
-      const cached = workspace.readStatus(entry.name);
+      const read = workspace.readCache(entry.name);
+      if ('unreadable' in read && !read.absent) progress.warn(`module "${entry.name}": the cached result is unusable, optimizing again: ${read.unreadable}`);
+      const cached = 'status' in read ? read.status : undefined;
       if (!global.force && cached && cached.modelHash === modelHash && cached.configHash === configHash) {
         return { entry, status: cached };
       }
@@ -165,10 +179,12 @@ export class Optimizer {
     const modules: Record<string, string> = {};
     const bound: ResidentEntry[] = []; // [tensor-flow]
     for (const entry of entries) {
-      const status = workspace.readStatus(entry.name);
+      const read = workspace.readCache(entry.name);
+      const status = 'status' in read ? read.status : undefined;
       if (!status) {
-        await entry.module.unbind('no cached result');
-        modules[entry.name] = `kept the original: no cached result in ${workspace.moduleDir(entry.name)}`;
+        const why = 'unreadable' in read ? read.unreadable : '';
+        await entry.module.unbind(why);
+        modules[entry.name] = `kept the original: ${why}`;
       } else if (status.modelHash !== hashModelOf(entry)) {
         await entry.module.unbind('model changed since optimization');
         modules[entry.name] = 'kept the original: the model changed since it was optimized; run optimize again';
