@@ -34,16 +34,22 @@ export function asNumbers(tensor: Tensor): Float64Array {
 /** How far a candidate's output is from the source's. */
 export interface OutputError {
   output: string;
+  /** Over the elements where both are finite; Infinity where the candidate is NaN/Inf and the source is not. */
   maxAbsError: number;
   /** Largest |candidate - source| / |source| over elements whose |source| is above 1e-6. */
   maxRelError: number;
-  /** ||candidate - source|| / ||source||. */
+  /** ||candidate - source|| / ||source||, over the elements where both are finite. */
   relL2: number;
   cosine: number;
   /** max |source|: the scale tolerances are relative to. */
   sourceMaxAbs: number;
-  /** The candidate has NaN or Inf where the source has none. */
+  /** The candidate has NaN or Inf where the source has a finite value: a failure whatever the figures. */
   nonFinite: boolean;
+  /**
+   * Elements where the source itself is NaN or Inf. They cannot be compared, so the figures leave them
+   * out (an all-NaN source compares nothing): a warning for the user, not a candidate failure.
+   */
+  sourceNonFinite: number;
   shapeMismatch: boolean;
 }
 
@@ -52,20 +58,28 @@ export function compareTensors(output: string, candidate: Tensor, source: Tensor
     candidate.dims.length !== source.dims.length || candidate.dims.some((d, i) => d !== source.dims[i]);
   const c = asNumbers(candidate);
   const s = asNumbers(source);
-  let maxAbs = 0, maxRel = 0, diff2 = 0, src2 = 0, cand2 = 0, dot = 0, srcMax = 0, nonFinite = false;
+  let maxAbs = 0, maxRel = 0, diff2 = 0, src2 = 0, cand2 = 0, dot = 0, srcMax = 0, nonFinite = false, sourceNonFinite = 0;
   const n = shapeMismatch ? 0 : s.length;
   for (let i = 0; i < n; i++) {
     const a = c[i], b = s[i];
-    if (!Number.isFinite(a) && Number.isFinite(b)) nonFinite = true;
-    if (!Number.isFinite(b)) continue;
+    if (!Number.isFinite(b)) {
+      sourceNonFinite++;
+      continue;
+    }
+    if (!Number.isFinite(a)) {
+      // Kept out of the sums, so that relL2 and cosine stay numbers (NaN would read as null in JSON).
+      nonFinite = true;
+      maxAbs = Infinity;
+      continue;
+    }
     const d = Math.abs(a - b);
-    if (d > maxAbs || Number.isNaN(d)) maxAbs = Number.isNaN(d) ? Infinity : d;
+    maxAbs = Math.max(maxAbs, d);
     if (Math.abs(b) > 1e-6) maxRel = Math.max(maxRel, d / Math.abs(b));
     srcMax = Math.max(srcMax, Math.abs(b));
     diff2 += d * d; src2 += b * b; cand2 += a * a; dot += a * b;
   }
   const { cosine, relL2 } = similarity(dot, cand2, src2, diff2);
-  return { output, maxAbsError: maxAbs, maxRelError: maxRel, relL2, cosine, sourceMaxAbs: srcMax, nonFinite, shapeMismatch };
+  return { output, maxAbsError: maxAbs, maxRelError: maxRel, relL2, cosine, sourceMaxAbs: srcMax, nonFinite, sourceNonFinite, shapeMismatch };
 }
 
 /**
