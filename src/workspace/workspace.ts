@@ -81,6 +81,7 @@ export class Workspace {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return { unreadable: `no cached result in ${dir}`, absent: true };
+      if (error instanceof SyntaxError) return { unreadable: `${file} is not valid JSON (${error.message})` };
       return { unreadable: `${file} cannot be read (${code ?? (error as Error).message})` };
     }
     const problem = statusProblem(plain, module) ?? this.selectedProblem(plain as StoredStatus);
