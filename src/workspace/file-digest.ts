@@ -12,13 +12,14 @@ export function digestFile(file: string): FileDigest {
 }
 
 /**
- * Files found intact in this process, keyed by identity (device, inode, size, mtime): a file is hashed
- * once per process, and a file replaced or rewritten since gets a new key and is hashed again.
+ * Files found intact in this process, keyed by identity (device, inode, size, mtime, ctime): a file is
+ * hashed once per process, and a file replaced or rewritten since gets a new key and is hashed again
+ * (ctime cannot be set back, so restoring the mtime after a rewrite does not hide it).
  */
 const intact = new Map<string, string>();
 
 function identity(stat: fs.Stats, file: string): string {
-  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${file}`;
+  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}:${file}`;
 }
 
 /** Records a digest just computed, so loading the file right after a commit does not hash it again. */
