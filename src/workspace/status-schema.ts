@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Type, plainToInstance } from 'class-transformer';
 import {
   IsArray,
+  IsDefined,
   IsIn,
   IsInt,
   IsNumber,
@@ -35,7 +36,7 @@ class CandidateSchema {
   @IsString() key!: string;
   @IsString() format!: string;
   @IsString() runner!: string;
-  @ValidateNested() @Type(() => VariantSchema) variant!: VariantSchema;
+  @IsDefined() @ValidateNested() @Type(() => VariantSchema) variant!: VariantSchema;
   @IsString() precision!: string;
   @IsOptional() @IsString() file?: string;
   @IsOptional() @IsNumber() sizeBytes?: number;
@@ -62,10 +63,10 @@ class StatusSchema {
   @IsString() modelHash!: string;
   @IsString() configHash!: string;
   @Matches(RUN_DIR) runDir!: string;
-  @ValidateNested() @Type(() => SignatureSchema) signature!: SignatureSchema;
+  @IsDefined() @ValidateNested() @Type(() => SignatureSchema) signature!: SignatureSchema;
   @IsArray() @ValidateNested({ each: true }) @Type(() => CandidateSchema) candidates!: CandidateSchema[];
   @IsString() baseline!: string;
-  @ValidateNested() @Type(() => SelectedSchema) selected!: SelectedSchema;
+  @IsDefined() @ValidateNested() @Type(() => SelectedSchema) selected!: SelectedSchema;
   @IsObject() files!: Record<string, unknown>;
 }
 

@@ -84,7 +84,13 @@ export class Workspace {
       if (error instanceof SyntaxError) return { unreadable: `${file} is not valid JSON (${error.message})` };
       return { unreadable: `${file} cannot be read (${code ?? (error as Error).message})` };
     }
-    const problem = statusProblem(plain, module) ?? this.selectedProblem(plain as StoredStatus);
+    let problem: string | undefined;
+    try {
+      problem = statusProblem(plain, module) ?? this.selectedProblem(plain as StoredStatus);
+    } catch (error) {
+      // The schema is meant to catch every shape; should one slip through, it is still only unreadable.
+      problem = `it could not be checked (${(error as Error).message})`;
+    }
     return problem ? { unreadable: `${file}: ${problem}` } : { status: plain as StoredStatus };
   }
 
