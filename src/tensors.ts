@@ -38,7 +38,7 @@ export interface OutputError {
   maxAbsError: number;
   /** Largest |candidate - source| / |source| over elements whose |source| is above 1e-6. */
   maxRelError: number;
-  /** ||candidate - source|| / ||source||, over the elements where both are finite. */
+  /** ||candidate - source|| / ||source|| over the elements where the source is finite; a NaN/Inf candidate element counts as 0. */
   relL2: number;
   cosine: number;
   /** max |source|: the scale tolerances are relative to. */
@@ -67,9 +67,11 @@ export function compareTensors(output: string, candidate: Tensor, source: Tensor
       continue;
     }
     if (!Number.isFinite(a)) {
-      // Kept out of the sums, so that relL2 and cosine stay numbers (NaN would read as null in JSON).
+      // Counted as 0 in relL2 and cosine: the value is lost, and the figures stay numbers (NaN reads as null in JSON).
       nonFinite = true;
       maxAbs = Infinity;
+      src2 += b * b; diff2 += b * b;
+      srcMax = Math.max(srcMax, Math.abs(b));
       continue;
     }
     const d = Math.abs(a - b);
