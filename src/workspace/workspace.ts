@@ -190,7 +190,7 @@ function trustedFileProblem(moduleDir: string, status: ModuleStatus, relative: s
   if (!(relative in files)) return `${relative}: no digest is recorded for it`;
   for (const [file, digest] of Object.entries(files)) {
     if (file !== relative && path.posix.dirname(file) !== folder) continue;
-    const problem = digestProblem(path.join(moduleDir, file), digest);
+    const problem = confinedProblem(moduleDir, file) ?? digestProblem(path.join(moduleDir, file), digest);
     if (problem) return `${path.join(moduleDir, file)} ${problem}`;
   }
   return undefined;

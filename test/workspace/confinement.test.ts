@@ -73,6 +73,24 @@ describe('paths read from status.json', () => {
   });
 });
 
+describe('files recorded beside the selected one (external data)', () => {
+  it('are confined too: a symlink out is refused before it is hashed', async () => {
+    const status = cache.readStatus();
+    const selected = status.candidates.find((c) => c.key === status.selected.key)!;
+    const sibling = `${path.posix.dirname(selected.file!)}/weights.data`;
+    fs.symlinkSync(outside, path.join(cache.moduleDir, sibling));
+    cache.writeStatus({ ...status, files: { ...status.files, [sibling]: { sha256: '0'.repeat(64), size: 1 } } });
+    try {
+      const { said, isSource } = await load();
+      expect(isSource).toBe(true);
+      expect(said).toContain(`${sibling} resolves to ${fs.realpathSync(outside)}, outside the module's folder`);
+    } finally {
+      fs.rmSync(path.join(cache.moduleDir, sibling));
+      cache.writeStatus(status);
+    }
+  });
+});
+
 describe('module names', () => {
   it.each(['..', '.', '.hidden', 'a/b', 'a\\b', '', 'x'.repeat(101)])('refuse %j where declared', (name) => {
     expect(() => navModule(new OnnxModule(cache.modelPath), { name })).toThrow(NavigatorError);
