@@ -53,6 +53,8 @@ interface Planned {
 export class Optimizer {
   /** Modules seen by optimize or load: what `loadOptimized()` with no target rebinds. */
   private readonly known = new Map<string, ModuleEntry>();
+  /** The workspace each module was last optimized into by this process: where loadOptimized looks when given none. */
+  private readonly optimizedInto = new Map<string, string>();
 
   /** One optimize per workspace at a time, across processes and within this one: the rest waits (see Workspace.lock). */
   async optimize(target: OptimizeTarget, dataloader: Dataloader, config: OptimizeConfig = {}): Promise<OptimizeStatus> {
@@ -164,6 +166,7 @@ export class Optimizer {
 
     const modules: OptimizeStatus['modules'] = {};
     for (const p of planned) if (p.status) modules[p.entry.name] = { ...p.status, cached: !p.settings };
+    for (const p of planned) this.optimizedInto.set(p.entry.name, workspace.root);
     const report = formatReport(modules, pipeline);
     progress.print(`\n${report}\n`);
     const result: OptimizeStatus = { modules, pipeline, workspace: workspace.root, durationMs: Date.now() - started, report };
@@ -174,11 +177,11 @@ export class Optimizer {
 
   /** Rebinds every module of the target (or every module seen so far) to its cached selection. */
   async loadOptimized(target?: OptimizeTarget, options: { workspace?: string } = {}): Promise<LoadResult> {
-    const workspace = new Workspace(options.workspace);
     const entries = target ? this.modulesOf(target) : [...this.known.values()];
     const modules: Record<string, string> = {};
     const bound: ResidentEntry[] = []; // [tensor-flow]
     for (const entry of entries) {
+      const workspace = new Workspace(options.workspace ?? this.optimizedInto.get(entry.name));
       const read = workspace.readCache(entry.name);
       const status = 'status' in read ? read.status : undefined;
       if (!status) {
