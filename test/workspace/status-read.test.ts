@@ -125,6 +125,12 @@ describe('the workspace option', () => {
     expect(() => new Workspace('')).toThrow(NavigatorError);
   });
 
+  it('loadOptimized without a workspace looks where this process optimized the module', async () => {
+    await cache.optimize();
+    const loaded = await loadOptimized(cache.run);
+    expect(loaded.modules.reread).not.toContain('kept the original');
+  });
+
   it("defaults to .nav-cache in the nearest folder up with a package.json, whatever the current folder", () => {
     const app = path.join(cache.dir, 'app');
     fs.mkdirSync(path.join(app, 'src', 'deep'), { recursive: true });
