@@ -31,3 +31,17 @@ describe('optimize', () => {
     expect(module.sourceCalls).toBe(0);
   });
 });
+
+describe('a pipeline that throws', () => {
+  it('is named by its dataloader item, with the error of the user code as the reason', async () => {
+    const dir = tempDir();
+    const module = navModule(new OnnxModule(writeModel(dir, 'm.onnx', mlpModel())), { name: 'thrower' });
+    const run = async (batch: number) => {
+      if (batch === 2) throw new Error('boom in user code');
+      return module.run({ x: rows(batch, 16) });
+    };
+    const error = await optimize(run, [[1, 1], [2, 2]], { workspace: dir, ...quiet }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NavigatorError);
+    expect((error as Error).message).toMatch(/"dataloader": the pipeline threw on dataloader item 1 \(batch size 2\)\n  Reason: boom in user code\n  Fix: /);
+  });
+});
