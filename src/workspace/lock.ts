@@ -110,15 +110,18 @@ function tryCreate(file: string, me: LockHolder): boolean {
   return true;
 }
 
-/** The holder as written; 'gone' if the file disappeared meanwhile; 'unwritten' with its age if it is empty or partial. */
+/** The holder as written; 'gone' if the file disappeared meanwhile; its age if it is empty, partial or not a holder. */
 function readHolder(file: string): LockHolder | 'gone' | { unwrittenMs: number } {
   try {
     const text = fs.readFileSync(file, 'utf8');
+    let holder: Partial<LockHolder> | null = null;
     try {
-      return JSON.parse(text) as LockHolder;
+      holder = JSON.parse(text) as Partial<LockHolder> | null;
     } catch {
-      return { unwrittenMs: Date.now() - fs.statSync(file).mtimeMs };
+      // Partial or foreign content: judged by its age below.
     }
+    if (holder && typeof holder === 'object' && Number.isInteger(holder.pid) && typeof holder.token === 'string') return holder as LockHolder;
+    return { unwrittenMs: Date.now() - fs.statSync(file).mtimeMs };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
     throw workspaceError(error, 'read the workspace lock', file);
@@ -128,7 +131,7 @@ function readHolder(file: string): LockHolder | 'gone' | { unwrittenMs: number }
 function isStale(holder: LockHolder | { unwrittenMs: number }): boolean {
   if ('unwrittenMs' in holder) return holder.unwrittenMs > UNWRITTEN_STALE_MS;
   // Another machine's process (a shared folder) cannot be checked: it is taken as alive.
-  if (holder.host !== os.hostname() || !Number.isInteger(holder.pid)) return false;
+  if (holder.host !== os.hostname()) return false;
   if (!isAlive(holder.pid)) return true;
   const start = processStart(holder.pid);
   return start !== undefined && holder.processStart !== undefined && start !== holder.processStart;

@@ -43,9 +43,9 @@ describe('the workspace lock', () => {
     (await lockWorkspace(root, { timeoutMs: 1000 }))();
   });
 
-  it('is taken over when left empty by a process killed while creating it', async () => {
+  it.each(['', '{"pi', 'null', '42'])('is taken over when left as %j by a process killed while creating it', async (content) => {
     const root = tempDir();
-    fs.writeFileSync(path.join(root, LOCK_FILE), '');
+    fs.writeFileSync(path.join(root, LOCK_FILE), content);
     const old = new Date(Date.now() - 60_000);
     fs.utimesSync(path.join(root, LOCK_FILE), old, old);
     (await lockWorkspace(root, { timeoutMs: 1000 }))();
