@@ -1,10 +1,10 @@
 import { DependencyContainer, InjectionToken, container as rootContainer } from 'tsyringe';
 import type { OptimizeConfig } from './config/resolve';
 import { NavigatorError } from './core/errors';
+import type { OptimizeStatus } from './core/status';
 import { LoadResult, Optimizer } from './optimizer/optimizer';
 import { Progress } from './report/progress';
 import { pipelineClasses, pipelineOptionsOf } from './scanner';
-import type { OptimizeStatus } from './core/status';
 
 export interface BootstrapOptions {
   /**
@@ -12,7 +12,7 @@ export interface BootstrapOptions {
    * result; 'always': re-optimize everything. @default 'if-missing'
    */
   optimize?: 'never' | 'if-missing' | 'always';
-  /** @default process.env.NAV_CACHE_DIR ?? './.nav-cache' */
+  /** @default process.env.NAV_CACHE_DIR, else '.nav-cache' in the nearest folder up from the current one with a package.json */
   workspace?: string;
   /** The container to register the pipelines in. @default tsyringe's root container */
   container?: DependencyContainer;
@@ -39,7 +39,11 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Depende
   const container = options.container ?? rootContainer;
   const optimizer = container.resolve(Optimizer);
   const results: BootstrapResults = {};
-  for (const cls of options.pipelines ?? pipelineClasses()) {
+  const pipelines = options.pipelines ?? pipelineClasses();
+  if (pipelines.length === 0) {
+    new Progress(false).warn('bootstrap found no @pipeline() classes: import the files that declare them before calling bootstrap, or pass bootstrap({ pipelines: [...] })');
+  }
+  for (const cls of pipelines) {
     const token = cls as unknown as InjectionToken<object>;
     if (!container.isRegistered(token)) container.registerSingleton(token as never);
     const instance = container.resolve(token);

@@ -37,20 +37,30 @@ export function compareTensors(output: string, candidate: Tensor, source: Tensor
     candidate.dims.length !== source.dims.length || candidate.dims.some((d, i) => d !== source.dims[i]);
   const c = asNumbers(candidate);
   const s = asNumbers(source);
-  let maxAbs = 0, maxRel = 0, diff2 = 0, src2 = 0, cand2 = 0, dot = 0, srcMax = 0, nonFinite = false;
+  let maxAbs = 0, maxRel = 0, diff2 = 0, src2 = 0, cand2 = 0, dot = 0, srcMax = 0, nonFinite = false, sourceNonFinite = 0;
   const n = shapeMismatch ? 0 : s.length;
   for (let i = 0; i < n; i++) {
     const a = c[i], b = s[i];
-    if (!Number.isFinite(a) && Number.isFinite(b)) nonFinite = true;
-    if (!Number.isFinite(b)) continue;
+    if (!Number.isFinite(b)) {
+      sourceNonFinite++;
+      continue;
+    }
+    if (!Number.isFinite(a)) {
+      // Counted as 0 in relL2 and cosine: the value is lost, and the figures stay numbers (NaN reads as null in JSON).
+      nonFinite = true;
+      maxAbs = Infinity;
+      src2 += b * b; diff2 += b * b;
+      srcMax = Math.max(srcMax, Math.abs(b));
+      continue;
+    }
     const d = Math.abs(a - b);
-    if (d > maxAbs || Number.isNaN(d)) maxAbs = Number.isNaN(d) ? Infinity : d;
+    maxAbs = Math.max(maxAbs, d);
     if (Math.abs(b) > 1e-6) maxRel = Math.max(maxRel, d / Math.abs(b));
     srcMax = Math.max(srcMax, Math.abs(b));
     diff2 += d * d; src2 += b * b; cand2 += a * a; dot += a * b;
   }
   const { cosine, relL2 } = similarity(dot, cand2, src2, diff2);
-  return { output, maxAbsError: maxAbs, maxRelError: maxRel, relL2, cosine, sourceMaxAbs: srcMax, nonFinite, shapeMismatch };
+  return { output, maxAbsError: maxAbs, maxRelError: maxRel, relL2, cosine, sourceMaxAbs: srcMax, nonFinite, sourceNonFinite, shapeMismatch };
 }
 
 /**

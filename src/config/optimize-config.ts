@@ -5,6 +5,7 @@ import {
   IsArray,
   IsBoolean,
   IsInstance,
+  IsNotEmpty,
   IsInt,
   IsNumber,
   IsOptional,
@@ -133,8 +134,10 @@ export class OptimizeConfigInput extends ModuleConfigInput {
   /** How to run one dataloader item through a pipeline instance: (pipeline, ...args) => Promise. */
   @IsOptional() @IsInstance(Function, { message: '$property must be a function (pipeline, ...args) => Promise' })
   call?: (pipeline: never, ...args: never[]) => unknown;
-  /** Where packages are stored. @default process.env.NAV_CACHE_DIR ?? './.nav-cache' */
-  @IsOptional() @IsString() workspace?: string;
+  /** Where packages are stored. @default process.env.NAV_CACHE_DIR ?? '.nav-cache' in the nearest folder up from the current one with a package.json */
+  @IsOptional() @IsString() @IsNotEmpty() workspace?: string;
+  /** How long optimize waits for another optimize of the same workspace (any process) before failing. @default 600000 */
+  @IsOptional() @IsInt() @Min(0) lockTimeoutMs?: number;
   /** Re-optimize even where a cached result matches. @default false */
   @IsOptional() @IsBoolean() force?: boolean;
   /** Progress lines and the final table on stderr. @default true */

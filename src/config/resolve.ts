@@ -119,7 +119,7 @@ export function resolveModuleConfig(input: ModuleConfigInput): ModuleConfig {
 
 /** The module-level fields of a global config, for modules that have no config of their own. */
 export function moduleFieldsOf(config: OptimizeConfigInput): ModuleConfigInput {
-  const { call: _call, workspace: _workspace, force: _force, verbose: _verbose, endToEnd: _e2e, ...moduleFields } = config;
+  const { call: _call, workspace: _workspace, force: _force, verbose: _verbose, endToEnd: _e2e, lockTimeoutMs: _lock, ...moduleFields } = config;
   return moduleFields;
 }
 

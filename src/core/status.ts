@@ -145,16 +145,22 @@ export function observedLatency(performance: PerformanceResult[], batchSizes: Re
 /** How one output of a candidate compares with the source's on the recorded calls. */
 export interface OutputError {
   output: string;
+  /** Over the elements where both are finite; Infinity where the candidate is NaN/Inf and the source is not. */
   maxAbsError: number;
   /** Largest |candidate - source| / |source| over elements whose |source| is above 1e-6. */
   maxRelError: number;
-  /** ||candidate - source|| / ||source||. */
+  /** ||candidate - source|| / ||source|| over the elements where the source is finite; a NaN/Inf candidate element counts as 0. */
   relL2: number;
   cosine: number;
   /** max |source|: the scale tolerances are relative to. */
   sourceMaxAbs: number;
-  /** The candidate has NaN or Inf where the source has none. */
+  /** The candidate has NaN or Inf where the source has a finite value: a failure whatever the figures. */
   nonFinite: boolean;
+  /**
+   * Elements where the source itself is NaN or Inf. They cannot be compared, so the figures leave them
+   * out (an all-NaN source compares nothing): a warning for the user, not a candidate failure.
+   */
+  sourceNonFinite: number;
   shapeMismatch: boolean;
 }
 

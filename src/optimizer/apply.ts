@@ -71,7 +71,8 @@ function signatureOfSource(target: ApplyTarget, decision: Decision, gpuOutputs: 
   return decision.key === target.status.baseline && !decision.settings && gpuOutputs.length === 0 ? 'source' : undefined;
 }
 
-/** The decision a status ends in (a cached status; or one written before decisions were kept). */
+/** The decision a cached status ends in: its selection (the chain before it is history). */
 export function lastDecision(status: ModuleStatus): Decision {
-  return status.decisions?.[status.decisions.length - 1] ?? { step: 'module', key: status.selected.key, reason: status.selected.reason, settings: status.selected.settings };
+  const { key, reason, settings } = status.selected;
+  return { step: 'cached', key, reason, ...(settings ? { settings } : {}) };
 }

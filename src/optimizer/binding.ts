@@ -4,6 +4,7 @@ import type { ModelArtifact, VariantSettings } from '../core/plugin';
 import type { Decision, ModuleStatus } from '../core/status';
 import { controlOf, type OnnxModule } from '../module/onnx-module';
 import { runnerRegistry } from '../plugins';
+import { trustedFile } from '../workspace/workspace';
 import { candidateOf } from './choices';
 
 /** What binding a module did: bound to the candidate, or kept on its original model (and why). */
@@ -37,14 +38,15 @@ export async function bindDecision(
   if (!availability.available) {
     return kept(`${candidate.runner} unavailable`, `kept the original: runner ${candidate.runner} is not available here (${availability.reason})`);
   }
-  const artifact: ModelArtifact = {
-    format: candidate.format,
-    path: candidate.file ? path.join(moduleDir, candidate.file) : sourcePath(module, status, moduleDir),
-    precision: candidate.precision,
-    sizeBytes: candidate.sizeBytes ?? 0,
-    fixedShapes: candidate.fixedShapes,
-  };
   try {
+    // Paths from a status are confined to the module's folder and checked against their digests.
+    const artifact: ModelArtifact = {
+      format: candidate.format,
+      path: candidate.file ? trustedFile(moduleDir, status, candidate.file) : sourcePath(module, status, moduleDir),
+      precision: candidate.precision,
+      sizeBytes: candidate.sizeBytes ?? 0,
+      fixedShapes: candidate.fixedShapes,
+    };
     const session = await runner.createSession(artifact, { id: candidate.variant.id, settings }, { module: status.module, signature: status.signature, workDir: path.join(moduleDir, status.runDir) });
     await control.bind(session, { format: candidate.format, runner: candidate.runner, variant: candidate.variant.id, isSource: false, reason: decision.reason });
     return { bound: true, description: `bound to ${candidate.key}` };
@@ -55,5 +57,5 @@ export async function bindDecision(
 
 /** Where the module's original model is: the user's file, or the copy of the bytes they gave. */
 function sourcePath(module: OnnxModule<unknown, unknown>, status: ModuleStatus, moduleDir: string): string {
-  return typeof module.model === 'string' ? path.resolve(module.model) : path.join(moduleDir, status.runDir, 'source.onnx');
+  return typeof module.model === 'string' ? path.resolve(module.model) : trustedFile(moduleDir, status, `${status.runDir}/source.onnx`);
 }

@@ -11,6 +11,7 @@ import { environmentKey, environmentWithDevices } from '../environment';
 import { controlOf } from '../module/onnx-module';
 import { Progress } from '../report/progress';
 import { formatCandidates, formatReport } from '../report/table';
+import type { PipelineOptions } from '../../decorators/pipeline';
 import { ModuleEntry, pipelineOptionsOf, scanModules } from '../scanner';
 import { writeFileAtomic, writeJsonAtomic } from '../workspace/atomic';
 import { hashConfig, hashModel, toPlain } from '../workspace/hash';
@@ -53,15 +54,35 @@ interface Fresh {
 export class Optimizer {
   /** Modules seen by optimize or load: what `loadOptimized()` with no target rebinds. */
   private readonly known = new Map<string, ModuleEntry>();
+  /** The workspace each module was last optimized into by this process: where loadOptimized looks when given none. */
+  private readonly optimizedInto = new Map<string, string>();
 
+  /** One optimize per workspace at a time, across processes and within this one: the rest waits (see Workspace.lock). */
   async optimize(target: OptimizeTarget, dataloader: Dataloader, config: OptimizeConfig = {}): Promise<OptimizeStatus> {
-    const started = Date.now();
     const pipelineOptions = pipelineOptionsOf(target);
     const global = validateConfig(OptimizeConfigInput, { ...pipelineOptions.config, ...config }, { what: 'optimizeConfig' });
-    const entries = this.modulesOf(target);
-    const call = pipelineCall(target, global.call ?? pipelineOptions.call);
-    const items = await collectItems(dataloader);
     const workspace = new Workspace(global.workspace);
+    const release = await workspace.lock({ timeoutMs: global.lockTimeoutMs, onWait: (message) => new Progress(true).warn(message) });
+    try {
+      const result = await this.optimizeLocked(target, dataloader, global, pipelineOptions.call, workspace);
+      for (const name of Object.keys(result.modules)) this.optimizedInto.set(name, workspace.root);
+      return result;
+    } finally {
+      release();
+    }
+  }
+
+  private async optimizeLocked(
+    target: OptimizeTarget,
+    dataloader: Dataloader,
+    global: OptimizeConfigInput,
+    pipelineCallOption: PipelineOptions<never>['call'],
+    workspace: Workspace,
+  ): Promise<OptimizeStatus> {
+    const started = Date.now();
+    const entries = this.modulesOf(target);
+    const call = pipelineCall(target, global.call ?? pipelineCallOption);
+    const items = await collectItems(dataloader);
     const progress = new Progress(global.verbose ?? true);
     const planned = await plan(entries, global, workspace, progress);
     const runDirs: string[] = [];
@@ -74,7 +95,7 @@ export class Optimizer {
         progress.info(`every module has a cached result in ${workspace.root}; loading`);
         statuses = planned.map((p) => (p as Extract<Planned, { cached: ModuleStatus }>).cached);
         cached = new Set(entries.map((e) => e.name));
-        await this.bind(planned.map((p) => ({ entry: p.entry, status: statuses.find((s) => s.module === p.entry.name)! })), workspace, progress);
+        await this.bind(planned.map((p) => ({ entry: p.entry, status: statuses.find((s) => s.module === p.entry.name)!, workspace })), progress);
       } else {
         progress.info(`optimizing ${toOptimize.map((p) => p.entry.name).join(', ')} over ${items.length} dataloader items; workspace ${workspace.root}`);
         const { fresh, used } = await capture(target, planned, call, items, workspace, progress, runDirs);
@@ -110,29 +131,29 @@ export class Optimizer {
 
   /** Rebinds every module of the target (or every module seen so far) to its cached selection. */
   async loadOptimized(target?: OptimizeTarget, options: { workspace?: string } = {}): Promise<LoadResult> {
-    const workspace = new Workspace(options.workspace);
     const entries = target ? this.modulesOf(target) : [...this.known.values()];
     const modules: Record<string, string> = {};
-    const loadable: { entry: ModuleEntry; status: ModuleStatus }[] = [];
+    const loadable: { entry: ModuleEntry; status: ModuleStatus; workspace: Workspace }[] = [];
     for (const entry of entries) {
-      const status = workspace.readStatus(entry.name);
-      if (!status) {
-        await controlOf(entry.module).unbind('no cached result');
-        modules[entry.name] = `kept the original: no cached result in ${workspace.moduleDir(entry.name)}`;
-      } else if (status.modelHash !== hashModelOf(entry)) {
+      const workspace = new Workspace(options.workspace ?? this.optimizedInto.get(entry.name));
+      const read = workspace.readCache(entry.name);
+      if (!('status' in read)) {
+        await controlOf(entry.module).unbind(read.unreadable);
+        modules[entry.name] = `kept the original: ${read.unreadable}`;
+      } else if (read.status.modelHash !== hashModelOf(entry)) {
         await controlOf(entry.module).unbind('model changed since optimization');
         modules[entry.name] = 'kept the original: the model changed since it was optimized; run optimize again';
       } else {
-        loadable.push({ entry, status });
+        loadable.push({ entry, status: read.status, workspace });
       }
     }
-    Object.assign(modules, (await this.bind(loadable, workspace)).modules);
+    Object.assign(modules, (await this.bind(loadable)).modules);
     return { modules };
   }
 
   /** Binds modules to the selections of their statuses (the apply step, with no choices of this run). */
-  private async bind(modules: { entry: ModuleEntry; status: ModuleStatus }[], workspace: Workspace, progress?: Progress) {
-    const binder = new Binder(modules.map(({ entry, status }) => applyTarget(entry, status, workspace)));
+  private async bind(modules: { entry: ModuleEntry; status: ModuleStatus; workspace: Workspace }[], progress?: Progress) {
+    const binder = new Binder(modules.map(({ entry, status, workspace }) => applyTarget(entry, status, workspace)));
     const applied = await binder.apply(new Map());
     for (const note of applied.notes) progress?.info(note);
     return applied;
@@ -163,7 +184,9 @@ async function plan(entries: ModuleEntry[], global: OptimizeConfigInput, workspa
     const configPlain = toPlain(moduleConfig) as Record<string, unknown>;
     const configHash = hashConfig({ configPlain, envKey });
     const modelHash = hashModelOf(entry);
-    const cached = workspace.readStatus(entry.name);
+    const read = workspace.readCache(entry.name);
+    if ('unreadable' in read && !read.absent) progress.warn(`module "${entry.name}": the cached result is unusable, optimizing again: ${read.unreadable}`);
+    const cached = 'status' in read ? read.status : undefined;
     if (!global.force && cached && cached.modelHash === modelHash && cached.configHash === configHash) return { entry, cached };
     const settings: JobSettings = {
       name: entry.name,

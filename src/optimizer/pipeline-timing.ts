@@ -1,3 +1,4 @@
+import { NavigatorError } from '../core/errors';
 import type { Decision, PipelineComparison } from '../core/status';
 import type { DataloaderItem } from '../dataloader';
 import { NO_SPIN, onnxCpuRunner } from '../runners/onnx-cpu';
@@ -8,7 +9,19 @@ export type PipelineCall = (...args: unknown[]) => Promise<unknown>;
 /** One pass over the dataloader, returning each item's result. */
 export async function runPipeline(call: PipelineCall, items: DataloaderItem[]): Promise<unknown[]> {
   const results: unknown[] = [];
-  for (const item of items) results.push(await call(...item.slice(1)));
+  for (const [index, item] of items.entries()) {
+    try {
+      results.push(await call(...item.slice(1)));
+    } catch (error) {
+      // The navigator's own errors already name the module; the user's code is told which item broke it.
+      if (error instanceof NavigatorError) throw error;
+      throw new NavigatorError(`the pipeline threw on dataloader item ${index} (batch size ${item[0]})`, {
+        subject: 'dataloader',
+        cause: error,
+        fix: 'the error comes from the pipeline code, run by optimize over the dataloader: fix it, or the item',
+      });
+    }
+  }
   return results;
 }
 
