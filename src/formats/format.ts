@@ -1,3 +1,4 @@
+import type { StoredSample } from '../capture/sample-store';
 import type { ModuleSignature } from '../capture/signature';
 import type { ModuleConfig } from '../config/module-config';
 import type { ModelProto } from '../onnx/messages';
@@ -29,6 +30,8 @@ export interface ConversionContext {
    * read once for all of a module's conversions, so that a large model is not in memory twice.
    */
   readSource(): ModelProto;
+  /** The module's recorded calls (inputs and the source's outputs): calibration data for static quantization. */
+  samples(): readonly StoredSample[];
   log(message: string): void;
 }
 

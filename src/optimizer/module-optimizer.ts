@@ -68,13 +68,16 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
     else progress.step(name, `runner ${runnerName} skipped: ${availability.reason}`);
   }
 
+  // Every candidate is checked on the same samples, which static quantization also calibrates on:
+  // read them once (sampleCount bounds how many).
+  const samples = job.recorder.sampleFiles.map((file) => ({ file, ...readSample(file) }));
   const formats = config.targetFormats.includes('onnx') ? config.targetFormats : ['onnx', ...config.targetFormats];
   const candidates: Evaluated[] = [];
   const shared = sharedSource(source.path);
   for (const formatName of formats) {
     const users = runners.map((r) => runnerRegistry.get(r)).filter((r) => r.formats.includes(formatName));
     if (users.length === 0) continue;
-    const conversion = await convert(job, formatName, source, shared.read, available.some((r) => users.includes(r)));
+    const conversion = await convert(job, formatName, source, shared.read, samples, available.some((r) => users.includes(r)));
     collectGarbage(); // the conversion's copy of the model, before the next one makes its own
     for (const runner of users) {
       const status = candidateStatus(job, formatName, runner, defaultVariant(runner, job, conversion.artifact ?? source), conversion);
@@ -86,8 +89,6 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
   shared.release();
   collectGarbage();
 
-  // Every candidate is checked on the same samples: read them once (sampleCount bounds how many).
-  const samples = job.recorder.sampleFiles.map((file) => ({ file, ...readSample(file) }));
   const points = profilePoints(job, samples);
   for (const candidate of candidates) if (candidate.status.status === 'passed') await evaluate(job, candidate, samples, points);
 
@@ -147,7 +148,7 @@ interface Conversion {
   status: CandidateStatus['conversion'];
 }
 
-async function convert(job: ModuleJob, formatName: string, source: ModelArtifact, readSource: () => ModelProto, needed: boolean): Promise<Conversion> {
+async function convert(job: ModuleJob, formatName: string, source: ModelArtifact, readSource: () => ModelProto, samples: readonly StoredSample[], needed: boolean): Promise<Conversion> {
   if (formatName === 'onnx') return { artifact: source, status: { status: 'ok', ms: 0 } };
   if (!needed) return { status: { status: 'skipped', reason: 'no available runner loads this format' } };
   const format = formatRegistry.get(formatName);
@@ -156,7 +157,7 @@ async function convert(job: ModuleJob, formatName: string, source: ModelArtifact
   job.progress.step(job.name, `convert to ${formatName}`);
   const started = Date.now();
   try {
-    const result = await format.convert({ module: job.name, source, outputDir, signature: job.signature, config: job.config, readSource, log: (m) => job.progress.step(job.name, `  ${formatName}: ${m}`) });
+    const result = await format.convert({ module: job.name, source, outputDir, signature: job.signature, config: job.config, readSource, samples: () => samples, log: (m) => job.progress.step(job.name, `  ${formatName}: ${m}`) });
     const ms = Date.now() - started;
     if ('notApplicable' in result) {
       job.progress.step(job.name, `${formatName} not applicable: ${result.notApplicable}`);

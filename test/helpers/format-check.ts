@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { StoredSample } from '../../src/capture/sample-store';
 import type { ModuleSignature, TensorSpec } from '../../src/capture/signature';
 import type { ModuleConfig, Tolerance } from '../../src/config/module-config';
 import { defaultProfiling, defaultTolerances } from '../../src/config/resolve';
@@ -49,7 +50,7 @@ export function moduleConfig(overrides: Partial<ModuleConfig> = {}): ModuleConfi
 export async function convertWith(
   format: Format,
   sourcePath: string,
-  options: { signature?: ModuleSignature; config?: Partial<ModuleConfig>; logs?: string[] } = {},
+  options: { signature?: ModuleSignature; config?: Partial<ModuleConfig>; logs?: string[]; samples?: readonly StoredSample[] } = {},
 ): Promise<ConversionResult> {
   const source: ModelArtifact = { format: 'onnx', path: sourcePath, precision: 'fp32', sizeBytes: fs.statSync(sourcePath).size };
   const context: ConversionContext = {
@@ -59,6 +60,7 @@ export async function convertWith(
     signature: options.signature ?? signatureOf([]),
     config: moduleConfig(options.config),
     readSource: () => readModel(sourcePath),
+    samples: () => options.samples ?? [],
     log: (message) => options.logs?.push(message),
   };
   return format.convert(context);

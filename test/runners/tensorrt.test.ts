@@ -287,6 +287,7 @@ function conversion(name: string): ConversionContext {
     readSource: () => {
       throw new Error('not read by TensorRT formats');
     },
+    samples: () => [],
     log: () => undefined,
   };
 }
