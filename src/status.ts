@@ -1,4 +1,5 @@
 import type { ModuleSignature } from './capture/signature';
+import type { Tolerance } from './config/module-config';
 import type { OutputFlow } from './capture/tensor-flow'; // [tensor-flow]
 import type { Precision } from './formats/format';
 import type { Environment } from './environment';
@@ -37,7 +38,7 @@ export interface CandidateStatus {
   /** Input shapes the file is fixed to, where it is (see ModelArtifact.fixedShapes). */
   fixedShapes?: Record<string, number[]>;
   conversion: { status: StepStatus; ms?: number; reason?: string };
-  correctness: { status: StepStatus; reason?: string; outputs: (OutputError & { tolerance: { atol: number; rtol: number }; passed: boolean })[] };
+  correctness: { status: StepStatus; reason?: string; outputs: (OutputError & { tolerance: Tolerance; passed: boolean })[] };
   verify: { status: StepStatus; reason?: string };
   performance: PerformanceResult[];
   /** 'passed' candidates may be selected; the others say why not in `reason`. */

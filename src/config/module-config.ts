@@ -2,10 +2,17 @@ import type { Precision } from '../formats/format';
 import type { Feeds } from '../runners/runner';
 import type { Strategy } from './strategy';
 
-/** A candidate passes when, per output, max |candidate - source| <= atol + rtol * max |source|. */
+/**
+ * A candidate passes when, per output, max |candidate - source| <= atol + rtol * max |source|; or,
+ * where maxRelL2 or minCosine is set, when the output as a whole is that close instead
+ * (||candidate - source|| / ||source|| <= maxRelL2, cosine >= minCosine): int8 rounds every element
+ * a little, so one element's error says less than the whole output's.
+ */
 export interface Tolerance {
   atol: number;
   rtol: number;
+  maxRelL2?: number;
+  minCosine?: number;
 }
 
 /** Called with one sample's candidate outputs and the source's outputs; false fails the candidate. */
@@ -42,4 +49,17 @@ export interface ModuleConfig {
   profiling: ProfilingSettings;
   /** Ops the fp16 format keeps in fp32, added to its built-in list. */
   fp16KeepOps: string[];
+  /** How static int8 quantization computes activation ranges from the recorded calls. */
+  calibration: CalibrationSettings;
+}
+
+export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
+
+export interface CalibrationSettings {
+  /** minmax: the observed range; percentile: clip |x| at `percentile`; entropy: the clip that minimizes KL divergence. */
+  method: CalibrationMethod;
+  /** How many recorded calls calibrate (the first ones); the rest are held apart for checking. */
+  samples: number;
+  /** For method 'percentile': the percentile of |x| kept, e.g. 99.999. */
+  percentile: number;
 }

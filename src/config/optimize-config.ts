@@ -4,6 +4,7 @@ import {
   ArrayNotEmpty,
   IsArray,
   IsBoolean,
+  IsIn,
   IsInstance,
   IsInt,
   IsNumber,
@@ -17,7 +18,7 @@ import {
   ValidationOptions,
 } from 'class-validator';
 import { formatRegistry, runnerRegistry } from '../plugins';
-import type { VerifyFunc } from './module-config';
+import type { CalibrationMethod, VerifyFunc } from './module-config';
 import type { Strategy } from './strategy';
 
 /** Names must be registered formats or runners; checked against the registries at validation time. */
@@ -69,6 +70,19 @@ function strategyProblem(value: unknown): string | undefined {
 export class ToleranceInput {
   @IsNumber() @Min(0) atol!: number;
   @IsNumber() @Min(0) rtol!: number;
+  /** Judge each output as a whole instead: highest ||candidate - source|| / ||source||. */
+  @IsOptional() @IsNumber() @Min(0) maxRelL2?: number;
+  /** Judge each output as a whole instead: lowest cosine similarity with the source's. */
+  @IsOptional() @IsNumber() @Min(-1) @Max(1) minCosine?: number;
+}
+
+export class CalibrationInput {
+  /** How activation ranges are computed from the recorded calls. @default 'minmax' */
+  @IsOptional() @IsIn(['minmax', 'percentile', 'entropy']) method?: CalibrationMethod;
+  /** How many recorded calls calibrate static int8 (the first ones). @default 8 */
+  @IsOptional() @IsInt() @Min(1) @Max(1000) samples?: number;
+  /** For method 'percentile': the percentile of |x| kept. @default 99.999 */
+  @IsOptional() @IsNumber() @Min(50) @Max(100) percentile?: number;
 }
 
 export class TolerancesInput {
@@ -125,6 +139,8 @@ export class ModuleConfigInput {
   @IsOptional() @ValidateNested() @Type(() => ProfilingInput) profiling?: ProfilingInput;
   /** Ops the fp16 format keeps in fp32, besides its built-in list. */
   @IsOptional() @IsArray() @IsString({ each: true }) fp16KeepOps?: string[];
+  /** Calibration of static int8 (onnx-int8-static) over the recorded calls. */
+  @IsOptional() @ValidateNested() @Type(() => CalibrationInput) calibration?: CalibrationInput;
 }
 
 /** The global config of `optimize`: module settings plus those of the whole run. */

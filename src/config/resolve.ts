@@ -3,7 +3,7 @@ import { ValidationError, validateSync } from 'class-validator';
 import { NavigatorError } from '../errors';
 import type { Precision } from '../formats/format';
 import { formatRegistry, runnerRegistry } from '../plugins';
-import type { ModuleConfig, ProfilingSettings, Tolerance } from './module-config';
+import type { CalibrationSettings, ModuleConfig, ProfilingSettings, Tolerance } from './module-config';
 import { ModuleConfigInput, OptimizeConfigInput } from './optimize-config';
 import { strategies } from './strategy';
 
@@ -20,10 +20,13 @@ export const defaultTolerances: Record<Precision, Tolerance> = {
   tf32: { atol: 1e-4, rtol: 5e-3 },
   fp16: { atol: 1e-3, rtol: 1e-2 },
   bf16: { atol: 1e-2, rtol: 5e-2 },
-  int8: { atol: 1e-2, rtol: 0.1 },
+  // Judged on each whole output: int8 moves every element a little, a few of them more.
+  int8: { atol: 1e-2, rtol: 0.1, maxRelL2: 0.1, minCosine: 0.995 },
   fp8: { atol: 1e-2, rtol: 0.1 },
   int4: { atol: 1e-2, rtol: 0.15 },
 };
+
+export const defaultCalibration: CalibrationSettings = { method: 'minmax', samples: 8, percentile: 99.999 };
 
 export const defaultProfiling: ProfilingSettings = {
   windowMs: 100,
@@ -73,7 +76,7 @@ function flattenErrors(errors: ValidationError[], prefix: string): string[] {
 export function resolveModuleConfig(input: ModuleConfigInput): ModuleConfig {
   const tolerances = { ...defaultTolerances };
   for (const [precision, tolerance] of Object.entries(input.tolerances ?? {})) {
-    if (tolerance) tolerances[precision as Precision] = { atol: tolerance.atol, rtol: tolerance.rtol };
+    if (tolerance) tolerances[precision as Precision] = { atol: tolerance.atol, rtol: tolerance.rtol, ...definedOnly({ maxRelL2: tolerance.maxRelL2, minCosine: tolerance.minCosine }) };
   }
   return {
     targetFormats: input.targetFormats ?? formatRegistry.names(),
@@ -86,6 +89,7 @@ export function resolveModuleConfig(input: ModuleConfigInput): ModuleConfig {
     verifyFunc: input.verifyFunc,
     profiling: { ...defaultProfiling, ...definedOnly(input.profiling ?? {}) },
     fp16KeepOps: input.fp16KeepOps ?? [],
+    calibration: { ...defaultCalibration, ...definedOnly(input.calibration ?? {}) },
   };
 }
 

@@ -3,7 +3,7 @@ import { errorText } from '../errors';
 import type { StoredSample } from '../capture/sample-store';
 import type { RunnerSession } from '../runners/runner';
 import type { CandidateStatus } from '../status';
-import { compareTensors } from '../tensors';
+import { compareTensors, type OutputError } from '../tensors';
 
 type Checks = Pick<CandidateStatus, 'correctness' | 'verify'>;
 
@@ -33,10 +33,9 @@ export async function checkCandidate(
         return { correctness: { status: 'failed', reason: `output "${name}" is missing`, outputs: [] }, verify };
       }
       const error = compareTensors(name, actual, expected);
-      const passed =
-        !error.nonFinite && !error.shapeMismatch && error.maxAbsError <= tolerance.atol + tolerance.rtol * error.sourceMaxAbs;
+      const passed = withinTolerance(error, tolerance);
       const previous = worst.get(name);
-      if (!previous || !passed || error.maxAbsError > previous.maxAbsError) {
+      if (!previous || !passed || badness(error, tolerance) > badness(previous, tolerance)) {
         worst.set(name, { ...error, tolerance, passed: passed && (previous?.passed ?? true) });
       }
     }
@@ -59,11 +58,30 @@ export async function checkCandidate(
               ? `${o.output} has NaN/Inf`
               : o.shapeMismatch
                 ? `${o.output} has the wrong shape`
-                : `${o.output} max abs error ${o.maxAbsError.toExponential(2)} > ${(o.tolerance.atol + o.tolerance.rtol * o.sourceMaxAbs).toExponential(2)}`,
+                : wholeOutput(o.tolerance)
+                  ? `${o.output} relative L2 ${o.relL2.toExponential(2)} (max ${o.tolerance.maxRelL2 ?? '-'}), cosine ${o.cosine.toFixed(5)} (min ${o.tolerance.minCosine ?? '-'})`
+                  : `${o.output} max abs error ${o.maxAbsError.toExponential(2)} > ${(o.tolerance.atol + o.tolerance.rtol * o.sourceMaxAbs).toExponential(2)}`,
           )
           .join('; '),
         outputs,
       }
     : { status: 'ok', outputs };
   return { correctness, verify };
+}
+
+/** Whether the tolerance judges the output as a whole (relative L2, cosine) rather than by its worst element. */
+function wholeOutput(tolerance: Tolerance): boolean {
+  return tolerance.maxRelL2 !== undefined || tolerance.minCosine !== undefined;
+}
+
+/** The Tolerance rule (see its doc): finite, same shape, and within the bounds it sets. */
+export function withinTolerance(error: OutputError, tolerance: Tolerance): boolean {
+  if (error.nonFinite || error.shapeMismatch) return false;
+  if (!wholeOutput(tolerance)) return error.maxAbsError <= tolerance.atol + tolerance.rtol * error.sourceMaxAbs;
+  return error.relL2 <= (tolerance.maxRelL2 ?? Infinity) && error.cosine >= (tolerance.minCosine ?? -Infinity);
+}
+
+/** Which sample's figures an output keeps: the worst by the measure its tolerance judges. */
+function badness(error: OutputError, tolerance: Tolerance): number {
+  return wholeOutput(tolerance) ? error.relL2 : error.maxAbsError;
 }

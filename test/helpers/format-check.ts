@@ -4,7 +4,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { StoredSample } from '../../src/capture/sample-store';
 import type { ModuleSignature, TensorSpec } from '../../src/capture/signature';
 import type { ModuleConfig, Tolerance } from '../../src/config/module-config';
-import { defaultProfiling, defaultTolerances } from '../../src/config/resolve';
+import { defaultCalibration, defaultProfiling, defaultTolerances } from '../../src/config/resolve';
 import { strategies } from '../../src/config/strategy';
 import type { ConversionContext, ConversionResult, Format, ModelArtifact } from '../../src/formats/format';
 import { opCounts } from '../../src/onnx/graph';
@@ -42,6 +42,7 @@ export function moduleConfig(overrides: Partial<ModuleConfig> = {}): ModuleConfi
     verifyFunc: undefined,
     profiling: defaultProfiling,
     fp16KeepOps: [],
+    calibration: defaultCalibration,
     ...overrides,
   };
 }
