@@ -10,7 +10,7 @@ export const NO_SPIN = 'session.intra_op.allow_spinning';
 export const onnxCpuRunner: Runner = {
   name: 'OnnxCPU',
   device: 'cpu',
-  formats: ['onnx', 'onnx-optimized', 'onnx-int8', 'onnx-int4', 'onnx-static'],
+  formats: ['onnx', 'onnx-optimized', 'onnx-int8', 'onnx-int8-static', 'onnx-int4', 'onnx-static'],
 
   async availability() {
     return { available: true, detail: `${os.cpus().length} logical cores` };
