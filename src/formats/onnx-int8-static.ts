@@ -78,7 +78,7 @@ export const onnxInt8StaticFormat: Format = {
     ].join('; ');
     context.log(notes);
     const saved = saveConvertedModel(quantized.model, context.outputDir, source);
-    return { artifact: { format: this.name, path: saved.path, precision: 'int8', sizeBytes: saved.sizeBytes }, notes };
+    return { artifact: { format: 'onnx-int8-static', path: saved.path, precision: 'int8', sizeBytes: saved.sizeBytes }, notes };
   },
 };
 

@@ -303,5 +303,6 @@ export function quantizationOpset(model: ModelProto, wantPerChannel: boolean): {
   const blocking = [...new Set((model.graph?.node ?? []).filter((n) => !n.domain && !(SAME_9_TO_13.has(n.opType ?? '') || (current >= 11 && SAME_11_TO_13.has(n.opType ?? '')))).map((n) => n.opType))];
   if (current >= 9 && blocking.length === 0) return { opset: 13, perChannel: wantPerChannel, note: `opset raised from ${current} to 13 (per-channel weights need it)` };
   if (current >= 10) return { opset: current, perChannel: false, note: `opset ${current} kept (${blocking.join(', ')} changed before 13): weights per tensor` };
-  return { notApplicable: `the model's opset ${current} is below 10, where QuantizeLinear starts, and its ${blocking.join(', ') || 'ops'} changed since, so it cannot be raised` };
+  if (current < 9) return { notApplicable: `the model's opset ${current} is below 10, where QuantizeLinear starts, and below 9, the oldest this quantizer raises` };
+  return { notApplicable: `the model's opset ${current} is below 10, where QuantizeLinear starts, and its ${blocking.join(', ')} changed since, so it cannot be raised` };
 }
