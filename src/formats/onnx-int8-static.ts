@@ -30,57 +30,63 @@ const MIN_ADDED_ERROR = 1e-3;
  * nodes whose int8 output adds the most error are kept in float and it is tried again
  * (REPAIR_ROUNDS times at most); the notes say which and why.
  */
-export const onnxInt8StaticFormat: Format = {
-  name: 'onnx-int8-static',
-  precision: 'int8',
-  description: 'static int8 QDQ (uint8 activations, int8 per-channel weights) calibrated on the recorded calls',
-  async convert(context) {
-    const samples = context.samples();
-    if (samples.length === 0) return { notApplicable: 'there are no recorded calls to calibrate on' };
-    const source = context.readSource();
-    const model = prepare(source);
-    if (!model.graph) return { notApplicable: 'the model has no graph' };
-    const opset = quantizationOpset(model, true);
-    if ('notApplicable' in opset) return opset;
-    const prepared: ModelProto = raiseOpset(model, opset.opset);
-    const cpu = int8Variant();
-    const options = { perChannel: opset.perChannel, reduceRange: cpu.reduceRange, modelDir: modelSourceDir(source) };
+export function createOnnxInt8StaticFormat(target: 'onnxruntime' | 'tensorrt' = 'onnxruntime'): Format {
+  return {
+    name: 'onnx-int8-static',
+    precision: 'int8',
+    description: `static int8 QDQ (${target === 'tensorrt' ? 'symmetric int8 activations for TensorRT' : 'uint8 activations'}, int8 per-channel weights) calibrated on the recorded calls`,
+    async convert(context) {
+      const samples = context.samples();
+      if (samples.length === 0) return { notApplicable: 'there are no recorded calls to calibrate on' };
+      const source = context.readSource();
+      const model = prepare(source);
+      if (!model.graph) return { notApplicable: 'the model has no graph' };
+      const opset = quantizationOpset(model, true);
+      if ('notApplicable' in opset) return opset;
+      const prepared: ModelProto = raiseOpset(model, opset.opset);
+      const cpu: { reduceRange: boolean; note: string } =
+        target === 'tensorrt' ? { reduceRange: false, note: 'for TensorRT: symmetric int8 activations (zero point 0), float biases' } : int8Variant();
+      const options = { perChannel: opset.perChannel, reduceRange: cpu.reduceRange, activations: target === 'tensorrt' ? ('int8' as const) : ('uint8' as const), modelDir: modelSourceDir(source) };
 
-    let plan = planStaticQuantization(prepared.graph!, new Set(), opset.perChannel);
-    if ('notApplicable' in plan) return plan;
-    const { method, samples: count } = context.config.calibration;
-    const calibration = samples.slice(0, count).map((s) => s.inputs);
-    const scratch = (name: string) => path.join(context.outputDir, `.${name}`);
-    const ranges = await calibrate(prepared, source, scratch('calibration'), plan.activations, calibration, context.config.calibration);
+      let plan = planStaticQuantization(prepared.graph!, new Set(), opset.perChannel);
+      if ('notApplicable' in plan) return plan;
+      const { method, samples: count } = context.config.calibration;
+      const calibration = samples.slice(0, count).map((s) => s.inputs);
+      const scratch = (name: string) => path.join(context.outputDir, `.${name}`);
+      const ranges = await calibrate(prepared, source, scratch('calibration'), plan.activations, calibration, context.config.calibration);
 
-    const tolerance = context.config.tolerances.int8;
-    const kept: string[] = [];
-    let quantized = applyStaticQuantization(prepared, plan, ranges, options);
-    let check = await checkOnSamples(quantized.model, source, scratch('check'), samples, tolerance);
-    for (let round = 0; !check.passed && round < REPAIR_ROUNDS; round++) {
-      const worst = await sensitiveNodes(prepared, quantized, source, scratch('repair'), plan, calibration.slice(0, REPAIR_CALLS), 2 ** round);
-      if (worst.length === 0) break;
-      kept.push(...worst.map((n) => `${n.node} (adds ${n.added.toExponential(1)} relative L2)`));
-      const next = planStaticQuantization(prepared.graph!, new Set([...excludedOf(kept)]), opset.perChannel);
-      if ('notApplicable' in next) return { notApplicable: `after keeping ${kept.length} sensitive node(s) in float, ${next.notApplicable}` };
-      plan = next;
-      quantized = applyStaticQuantization(prepared, plan, ranges, options);
-      check = await checkOnSamples(quantized.model, source, scratch('check'), samples, tolerance);
-    }
+      const tolerance = context.config.tolerances.int8;
+      const kept: string[] = [];
+      let quantized = applyStaticQuantization(prepared, plan, ranges, options);
+      let check = await checkOnSamples(quantized.model, source, scratch('check'), samples, tolerance);
+      for (let round = 0; !check.passed && round < REPAIR_ROUNDS; round++) {
+        const worst = await sensitiveNodes(prepared, quantized, source, scratch('repair'), plan, calibration.slice(0, REPAIR_CALLS), 2 ** round);
+        if (worst.length === 0) break;
+        kept.push(...worst.map((n) => `${n.node} (adds ${n.added.toExponential(1)} relative L2)`));
+        const next = planStaticQuantization(prepared.graph!, new Set([...excludedOf(kept)]), opset.perChannel);
+        if ('notApplicable' in next) return { notApplicable: `after keeping ${kept.length} sensitive node(s) in float, ${next.notApplicable}` };
+        plan = next;
+        quantized = applyStaticQuantization(prepared, plan, ranges, options);
+        check = await checkOnSamples(quantized.model, source, scratch('check'), samples, tolerance);
+      }
 
-    const ops = Object.entries(opCounts({ node: plan.nodes })).map(([op, n]) => `${op} ${n}`).join(', ');
-    const notes = [
-      `static int8 QDQ: ${plan.nodes.length} nodes in int8 (${ops}), ${plan.folded} Relu/Clip folded, ${plan.activations.length} activations per tensor (${method} over ${calibration.length} call(s))`,
-      `weights ${opset.perChannel ? 'per channel' : 'per tensor'}; ${opset.note}`,
-      cpu.note,
-      kept.length ? `kept in float after missing the int8 tolerance: ${kept.join(', ')}` : 'no node kept in float',
-      check.passed ? `recorded calls within tolerance (${check.summary})` : `still over the int8 tolerance after ${REPAIR_ROUNDS} repair round(s): ${check.summary}`,
-    ].join('; ');
-    context.log(notes);
-    const saved = saveConvertedModel(quantized.model, context.outputDir, source);
-    return { artifact: { format: 'onnx-int8-static', path: saved.path, precision: 'int8', sizeBytes: saved.sizeBytes }, notes };
-  },
-};
+      const ops = Object.entries(opCounts({ node: plan.nodes })).map(([op, n]) => `${op} ${n}`).join(', ');
+      const notes = [
+        `static int8 QDQ: ${plan.nodes.length} nodes in int8 (${ops}), ${plan.folded} Relu/Clip folded, ${plan.activations.length} activations per tensor (${method} over ${calibration.length} call(s))`,
+        `weights ${opset.perChannel ? 'per channel' : 'per tensor'}; ${opset.note}`,
+        cpu.note,
+        kept.length ? `kept in float after missing the int8 tolerance: ${kept.join(', ')}` : 'no node kept in float',
+        check.passed ? `recorded calls within tolerance (${check.summary})` : `still over the int8 tolerance after ${REPAIR_ROUNDS} repair round(s): ${check.summary}`,
+      ].join('; ');
+      context.log(notes);
+      const saved = saveConvertedModel(quantized.model, context.outputDir, source);
+      return { artifact: { format: 'onnx-int8-static', path: saved.path, precision: 'int8', sizeBytes: saved.sizeBytes }, notes };
+    },
+  };
+}
+
+/** For onnxruntime's CPU provider (u8s8). */
+export const onnxInt8StaticFormat: Format = createOnnxInt8StaticFormat();
 
 /** The node names in the repair's "name (why)" entries. */
 function excludedOf(kept: string[]): string[] {

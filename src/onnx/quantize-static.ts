@@ -55,6 +55,11 @@ export interface StaticQuantizationOptions {
   perChannel: boolean;
   /** 7-bit weights ([-64, 64]), for CPUs whose u8×s8 dot products saturate (AVX2 without VNNI). */
   reduceRange: boolean;
+  /**
+   * 'uint8': asymmetric activations and int32 biases, what onnxruntime's CPU kernels take (u8s8).
+   * 'int8': symmetric activations (zero point 0) and float biases, what TensorRT takes.
+   */
+  activations: 'uint8' | 'int8';
   /** Directory external tensors are relative to. */
   modelDir?: string;
 }
@@ -160,8 +165,15 @@ interface QuantParams {
   zeroPoint: number;
 }
 
-/** uint8, asymmetric, over the range widened to include 0 (as onnxruntime computes activation scales). */
-export function activationParams(range: TensorRange): QuantParams {
+/**
+ * uint8, asymmetric, over the range widened to include 0 (as onnxruntime computes activation
+ * scales); or int8 symmetric over ±max |x|.
+ */
+export function activationParams(range: TensorRange, type: 'uint8' | 'int8' = 'uint8'): QuantParams {
+  if (type === 'int8') {
+    const scale = Math.fround(Math.max(-range.min, range.max) / 127);
+    return { scale: scale > 0 && Number.isFinite(scale) ? scale : 1, zeroPoint: 0 };
+  }
   const low = Math.min(range.min, 0);
   const high = Math.max(range.max, 0);
   const scale = Math.fround((high - low) / 255);
@@ -186,7 +198,7 @@ export function applyStaticQuantization(
   const params = new Map<string, QuantParams>();
   for (const name of plan.activations) {
     const range = ranges.get(name);
-    if (range) params.set(name, activationParams(range));
+    if (range) params.set(name, activationParams(range, options.activations));
   }
   for (const [tensor, source] of plan.sameScale) {
     const reused = params.get(source);
@@ -196,14 +208,15 @@ export function applyStaticQuantization(
   // Activations: Q → DQ right after the producer (graph inputs: first); readers read the DQ output.
   const renamed = new Map<string, string>();
   const pairsAfter = new Map<string, NodeProto[]>();
-  const scalar = (base: string, value: number, dtype: 'float32' | 'uint8') => {
+  const zeroPointOf = (value: number) => (options.activations === 'int8' ? Int8Array.of(value) : Uint8Array.of(value));
+  const scalar = (base: string, value: number, dtype: 'float32' | 'zero point') => {
     const name = fresh(base);
-    newInitializers.push(tensorFromArray(name, dtype === 'float32' ? Float32Array.of(value) : Uint8Array.of(value), [], dtype));
+    newInitializers.push(tensorFromArray(name, dtype === 'float32' ? Float32Array.of(value) : zeroPointOf(value), [], dtype === 'float32' ? 'float32' : options.activations));
     return name;
   };
   for (const [tensor, p] of params) {
     const scale = scalar(`${tensor}_scale`, p.scale, 'float32');
-    const zeroPoint = scalar(`${tensor}_zero_point`, p.zeroPoint, 'uint8');
+    const zeroPoint = scalar(`${tensor}_zero_point`, p.zeroPoint, 'zero point');
     const quantized = fresh(`${tensor}_QuantizeLinear_Output`);
     const dequantized = fresh(`${tensor}_DequantizeLinear_Output`);
     pairsAfter.set(tensor, [
@@ -233,7 +246,8 @@ export function applyStaticQuantization(
     const w = quantizeWeightPerChannel(values, dims, use.axis, options.reduceRange);
     const axisParam = use.axis === undefined ? [] : [w.scales.length];
     dequantize(use.node, 1, use.weight, w.scales, tensorFromArray(fresh(`${use.weight.name}_zero_point`), new Int8Array(w.scales.length), axisParam, 'int8'), tensorFromArray(fresh(`${use.weight.name}_quantized`), w.values, dims, 'int8'), use.axis);
-    if (use.bias && xParams) {
+    // TensorRT quantizes biases itself and wants them float.
+    if (use.bias && xParams && options.activations === 'uint8') {
       const bias = tensorToFloat32(use.bias, options.modelDir);
       // Scale input × weight scale, zero point 0: the int32 sum of the integer product takes it as is.
       const scales = Float32Array.from(w.scales, (scale) => Math.fround(xParams.scale * scale));
@@ -247,10 +261,13 @@ export function applyStaticQuantization(
       const values = tensorToFloat32(constant, options.modelDir);
       let min = 0, max = 0;
       for (const v of values) { if (v < min) min = v; if (v > max) max = v; }
-      const p = activationParams({ min, max });
-      const q = Uint8Array.from(values, (v) => Math.min(255, Math.max(0, roundHalfEven(v / p.scale) + p.zeroPoint)));
+      const type = options.activations;
+      const p = activationParams({ min, max }, type);
+      const [qmin, qmax] = type === 'int8' ? [-127, 127] : [0, 255];
+      const quantize = (v: number) => Math.min(qmax, Math.max(qmin, roundHalfEven(v / p.scale) + p.zeroPoint));
+      const q = type === 'int8' ? Int8Array.from(values, quantize) : Uint8Array.from(values, quantize);
       const index = inputs.get(node)!.indexOf(constant.name!);
-      dequantize(node, index, constant, Float32Array.of(p.scale), tensorFromArray(fresh(`${constant.name}_zero_point`), Uint8Array.of(p.zeroPoint), [], 'uint8'), tensorFromArray(fresh(`${constant.name}_quantized`), q, constant.dims ?? [], 'uint8'));
+      dequantize(node, index, constant, Float32Array.of(p.scale), tensorFromArray(fresh(`${constant.name}_zero_point`), zeroPointOf(p.zeroPoint), [], type), tensorFromArray(fresh(`${constant.name}_quantized`), q, constant.dims ?? [], type));
     }
   }
 
