@@ -1,4 +1,5 @@
 import { Tensor } from 'onnxruntime-node';
+import { navModule, OnnxModule, optimize, strategies } from '../../src';
 import type { StoredSample } from '../../src/capture/sample-store';
 import { defaultTolerances } from '../../src/config/resolve';
 import { onnxInt8StaticFormat } from '../../src/formats/onnx-int8-static';
@@ -9,10 +10,11 @@ import { readModel } from '../../src/onnx/model-io';
 import { withinTolerance } from '../../src/optimizer/correctness';
 import { compareTensors } from '../../src/tensors';
 import { artifactOf, convertWith, floatInput, optimizedOpCounts, runModel } from '../helpers/format-check';
-import { tempDir, writeModel } from '../helpers/models';
+import { quiet, tempDir, writeModel } from '../helpers/models';
 
 const dir = tempDir('int8-static-');
 const int8 = defaultTolerances.int8;
+const int8Tolerance = int8;
 
 /** Recorded calls as capture stores them: the inputs and the source model's outputs. */
 async function record(source: string, inputs: Record<string, Tensor>[]): Promise<StoredSample[]> {
@@ -60,6 +62,21 @@ describe('onnx-int8-static', () => {
       }
     }
   }, 60_000);
+
+  it('calibrates on the calls optimize captured, and passes the correctness check', async () => {
+    const cnn = navModule(new OnnxModule(writeModel(dir, 'resnet-optimize.onnx', tinyResNet({ seed: 4 }))), { name: 'int8_static_cnn' });
+    const status = await optimize((seed: number) => cnn.run({ pixel_values: image(2, 32, seed) }), [[2, 0], [2, 1], [2, 2], [2, 3]], {
+      workspace: tempDir('int8-static-ws-'), ...quiet, runners: ['OnnxCPU'], targetFormats: ['onnx', 'onnx-int8-static'], sampleCount: 8,
+      calibration: { samples: 3 }, strategy: strategies.selected('onnx-int8-static', 'OnnxCPU'),
+    });
+    const m = status.modules.int8_static_cnn;
+    const int8 = m.candidates.find((c) => c.format === 'onnx-int8-static')!;
+    expect(int8.conversion).toMatchObject({ status: 'ok', reason: expect.stringContaining('(minmax over 3 call(s))') });
+    expect(int8.reason).toBeUndefined();
+    expect(int8).toMatchObject({ precision: 'int8', status: 'passed', correctness: { status: 'ok' } });
+    expect(int8.correctness.outputs[0].tolerance).toEqual(int8Tolerance);
+    expect(m.selected.key).toMatch(/^onnx-int8-static\/OnnxCPU\//);
+  }, 120_000);
 
   it('calibrates with percentile and entropy too', async () => {
     const source = writeModel(dir, 'resnet-methods.onnx', tinyResNet({ seed: 2 }));
