@@ -8,7 +8,7 @@ import { nameGenerator, opCounts } from '../onnx/graph';
 import { foldBatchNorms, foldConstants } from '../onnx/graph-prep';
 import type { ModelProto } from '../onnx/messages';
 import { modelSourceDir } from '../onnx/model-io';
-import { applyStaticQuantization, planStaticQuantization, quantizationOpset, type StaticPlan } from '../onnx/quantize-static';
+import { applyStaticQuantization, planStaticQuantization, quantizationOpset, type StaticPlan, type StaticQuantizationOptions } from '../onnx/quantize-static';
 import { withinTolerance } from '../optimizer/correctness';
 import type { Feeds } from '../runners/runner';
 import { compareTensors, similarity } from '../tensors';
@@ -46,7 +46,12 @@ export function createOnnxInt8StaticFormat(target: 'onnxruntime' | 'tensorrt' = 
       const prepared: ModelProto = raiseOpset(model, opset.opset);
       const cpu: { reduceRange: boolean; note: string } =
         target === 'tensorrt' ? { reduceRange: false, note: 'for TensorRT: symmetric int8 activations (zero point 0), float biases' } : int8Variant();
-      const options = { perChannel: opset.perChannel, reduceRange: cpu.reduceRange, activations: target === 'tensorrt' ? ('int8' as const) : ('uint8' as const), modelDir: modelSourceDir(source) };
+      const options: StaticQuantizationOptions = {
+        perChannel: opset.perChannel,
+        reduceRange: cpu.reduceRange,
+        activations: target === 'tensorrt' ? 'int8' : 'uint8',
+        modelDir: modelSourceDir(source),
+      };
 
       let plan = planStaticQuantization(prepared.graph!, new Set(), opset.perChannel);
       if ('notApplicable' in plan) return plan;
@@ -56,16 +61,17 @@ export function createOnnxInt8StaticFormat(target: 'onnxruntime' | 'tensorrt' = 
       const ranges = await calibrate(prepared, source, scratch('calibration'), plan.activations, calibration, context.config.calibration);
 
       const tolerance = context.config.tolerances.int8;
-      const kept: string[] = [];
+      const kept: { node: string; added: number }[] = [];
       let quantized = applyStaticQuantization(prepared, plan, ranges, options);
       let check = await checkOnSamples(quantized.model, source, scratch('check'), samples, tolerance);
-      for (let round = 0; !check.passed && round < REPAIR_ROUNDS; round++) {
+      let rounds = 0;
+      for (; !check.passed && rounds < REPAIR_ROUNDS; rounds++) {
         // Measured on the calls that failed: a call outside the calibrated ranges fails where others pass.
-      const failing = check.failing.slice(0, REPAIR_CALLS).map((index) => samples[index].inputs);
-      const worst = await sensitiveNodes(prepared, quantized, source, scratch('repair'), plan, failing, 2 ** round);
+        const failing = check.failing.slice(0, REPAIR_CALLS).map((index) => samples[index].inputs);
+        const worst = await sensitiveNodes(prepared, quantized, source, scratch('repair'), plan, failing, 2 ** rounds);
         if (worst.length === 0) break;
-        kept.push(...worst.map((n) => `${n.node} (adds ${n.added.toExponential(1)} relative L2)`));
-        const next = planStaticQuantization(prepared.graph!, new Set([...excludedOf(kept)]), opset.perChannel);
+        kept.push(...worst);
+        const next = planStaticQuantization(prepared.graph!, new Set(kept.map((k) => k.node)), opset.perChannel);
         if ('notApplicable' in next) return { notApplicable: `after keeping ${kept.length} sensitive node(s) in float, ${next.notApplicable}` };
         plan = next;
         quantized = applyStaticQuantization(prepared, plan, ranges, options);
@@ -77,8 +83,10 @@ export function createOnnxInt8StaticFormat(target: 'onnxruntime' | 'tensorrt' = 
         `static int8 QDQ: ${plan.nodes.length} nodes in int8 (${ops}), ${plan.folded} Relu/Clip folded, ${plan.activations.length} activations per tensor (${method} over ${calibration.length} call(s))`,
         `weights ${opset.perChannel ? 'per channel' : 'per tensor'}; ${opset.note}`,
         cpu.note,
-        kept.length ? `kept in float after missing the int8 tolerance: ${kept.join(', ')}` : 'no node kept in float',
-        check.passed ? `recorded calls within tolerance (${check.summary})` : `still over the int8 tolerance after ${REPAIR_ROUNDS} repair round(s): ${check.summary}`,
+        kept.length
+          ? `kept in float after missing the int8 tolerance: ${kept.map((k) => `${k.node} (adds ${k.added.toExponential(1)} relative L2)`).join(', ')}`
+          : 'no node kept in float',
+        check.passed ? `recorded calls within tolerance (${check.summary})` : `still over the int8 tolerance after ${rounds} repair round(s): ${check.summary}`,
       ].join('; ');
       context.log(notes);
       const saved = saveConvertedModel(quantized.model, context.outputDir, source);
@@ -89,11 +97,6 @@ export function createOnnxInt8StaticFormat(target: 'onnxruntime' | 'tensorrt' = 
 
 /** For onnxruntime's CPU provider (u8s8). */
 export const onnxInt8StaticFormat: Format = createOnnxInt8StaticFormat();
-
-/** The node names in the repair's "name (why)" entries. */
-function excludedOf(kept: string[]): string[] {
-  return kept.map((entry) => entry.replace(/ \(adds .*\)$/, ''));
-}
 
 /** Constants as initializers, BatchNormalization folded into Conv, every node named (the repair excludes by name). */
 function prepare(source: ModelProto): ModelProto {
