@@ -1,6 +1,7 @@
 import { onnxFp16Format } from './formats/onnx-fp16';
 import { onnxInt4Format } from './formats/onnx-int4';
 import { onnxInt8Format } from './formats/onnx-int8';
+import { onnxInt8StaticFormat } from './formats/onnx-int8-static';
 import { onnxOptimizedFormat } from './formats/onnx-optimized';
 import { onnxSourceFormat } from './formats/onnx-source';
 import { onnxStaticFormat } from './formats/onnx-static';
@@ -25,6 +26,7 @@ for (const format of [
   onnxStaticFormat,
   onnxFp16Format,
   onnxInt8Format,
+  onnxInt8StaticFormat,
   onnxInt4Format,
   ...tensorRTFormats,
 ]) formatRegistry.register(format);

@@ -1,6 +1,7 @@
 import { Tensor } from 'onnxruntime-node';
 import { float16BitsToFloat32 } from './onnx/tensor-data';
 import type { Feeds } from './core/feeds';
+import type { Tolerance } from './core/config';
 import type { OutputError } from './core/status';
 
 type NumericData = Exclude<Tensor['data'], string[]>;
@@ -77,4 +78,16 @@ export function similarity(dot: number, candidate2: number, reference2: number, 
 
 export function describeShape(dims: readonly number[]): string {
   return `[${dims.join(', ')}]`;
+}
+
+/** Whether the tolerance judges the output as a whole (relative L2, cosine) rather than by its worst element. */
+export function wholeOutput(tolerance: Tolerance): boolean {
+  return tolerance.maxRelL2 !== undefined || tolerance.minCosine !== undefined;
+}
+
+/** The Tolerance rule (see its doc): finite, same shape, and within the bounds it sets. */
+export function withinTolerance(error: OutputError, tolerance: Tolerance): boolean {
+  if (error.nonFinite || error.shapeMismatch) return false;
+  if (!wholeOutput(tolerance)) return error.maxAbsError <= tolerance.atol + tolerance.rtol * error.sourceMaxAbs;
+  return error.relL2 <= (tolerance.maxRelL2 ?? Infinity) && error.cosine >= (tolerance.minCosine ?? -Infinity);
 }

@@ -15,7 +15,8 @@ interface ShapeGroup {
 /**
  * Records a module's calls while the pipeline runs over the dataloader. Shapes of every call are
  * counted in memory; the tensors of at most `sampleCount` calls go to disk, spread over the distinct
- * shapes seen, so a long dataloader never fills the memory.
+ * shapes seen, so a long dataloader never fills the memory; they are the correctness samples and
+ * the calibration data of static int8.
  */
 export class CallRecorder {
   private readonly groups = new Map<string, ShapeGroup>();
@@ -46,8 +47,10 @@ export class CallRecorder {
     }
     group.count++;
     for (const [name, tensor] of [...Object.entries(inputs), ...Object.entries(outputs)]) this.checkType(name, tensor.type);
-    // Keep a couple of calls of each shape until the budget is used, so every shape gets checked.
-    if (this.files.length < this.sampleCount && group.kept < 2) {
+    // Keep a couple of calls of each shape until the budget is used, so every shape gets checked;
+    // more of any shape while half the budget is left (static int8 calibrates on these calls, and
+    // shapes seen later still find room).
+    if (this.files.length < this.sampleCount && (group.kept < 2 || this.files.length < this.sampleCount / 2)) {
       const file = path.join(this.sampleDir, `${this.files.length}.bin`);
       writeSample(file, { inputs, outputs }, this.module);
       this.files.push(file);

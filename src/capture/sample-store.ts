@@ -1,14 +1,11 @@
 import * as fs from 'fs';
 import { Tensor } from 'onnxruntime-node';
 import { NavigatorError } from '../core/errors';
-import type { Feeds } from '../core/feeds';
+import type { Feeds, RecordedCall } from '../core/feeds';
 import { writeFileAtomic } from '../workspace/atomic';
 
 /** One recorded call: the inputs the module got and the outputs the source model gave. */
-export interface Sample {
-  inputs: Feeds;
-  outputs: Feeds;
-}
+export type Sample = RecordedCall;
 
 /** A sample read back, with the file it came from. */
 export interface StoredSample extends Sample {

@@ -4,6 +4,7 @@ import {
   ArrayNotEmpty,
   IsArray,
   IsBoolean,
+  IsIn,
   IsInstance,
   IsNotEmpty,
   IsInt,
@@ -18,7 +19,7 @@ import {
   ValidateBy,
   ValidationOptions,
 } from 'class-validator';
-import { STRATEGY_TYPES, type Strategy, type VerifyFunc } from '../core/config';
+import { STRATEGY_TYPES, type CalibrationMethod, type Strategy, type VerifyFunc } from '../core/config';
 import { PRECISIONS } from '../core/precision';
 import { formatRegistry, runnerRegistry } from '../plugins';
 
@@ -70,6 +71,19 @@ function strategyProblem(value: unknown): string | undefined {
 export class ToleranceInput {
   @IsNumber() @Min(0) atol!: number;
   @IsNumber() @Min(0) rtol!: number;
+  /** Judge each output as a whole instead: highest ||candidate - source|| / ||source||. */
+  @IsOptional() @IsNumber() @Min(0) maxRelL2?: number;
+  /** Judge each output as a whole instead: lowest cosine similarity with the source's. */
+  @IsOptional() @IsNumber() @Min(-1) @Max(1) minCosine?: number;
+}
+
+export class CalibrationInput {
+  /** How activation ranges are computed from the recorded calls. @default 'minmax' */
+  @IsOptional() @IsIn(['minmax', 'percentile', 'entropy']) method?: CalibrationMethod;
+  /** How many recorded calls calibrate static int8 (the first ones). @default 8 */
+  @IsOptional() @IsInt() @Min(1) @Max(1000) samples?: number;
+  /** For method 'percentile': the percentile of |x| kept. @default 99.999 */
+  @IsOptional() @IsNumber() @Min(50) @Max(100) percentile?: number;
 }
 
 /** One optional ToleranceInput per precision of PRECISIONS (the decorators are applied below, from that one list). */
@@ -127,6 +141,8 @@ export class ModuleConfigInput {
    * checked against the format's options class (Format.options) when the config is validated.
    */
   @IsOptional() @IsObject() formatOptions?: Record<string, object>;
+  /** Calibration of static int8 (onnx-int8-static, and trt-int8 built from it) over the recorded calls. */
+  @IsOptional() @ValidateNested() @Type(() => CalibrationInput) calibration?: CalibrationInput;
 }
 
 /** The global config of `optimize`: module settings plus those of the whole run. */

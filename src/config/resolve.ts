@@ -4,7 +4,7 @@ import { NavigatorError } from '../core/errors';
 import type { Precision } from '../core/precision';
 import type { Format } from '../core/plugin';
 import { formatRegistry, runnerRegistry } from '../plugins';
-import type { ModuleConfig, ProfilingSettings, Tolerance } from '../core/config';
+import type { CalibrationSettings, ModuleConfig, ProfilingSettings, Tolerance } from '../core/config';
 import { ModuleConfigInput, OptimizeConfigInput } from './optimize-config';
 import { strategies } from './strategy';
 
@@ -21,10 +21,13 @@ export const defaultTolerances: Record<Precision, Tolerance> = {
   tf32: { atol: 1e-4, rtol: 5e-3 },
   fp16: { atol: 1e-3, rtol: 1e-2 },
   bf16: { atol: 1e-2, rtol: 5e-2 },
-  int8: { atol: 1e-2, rtol: 0.1 },
+  // Judged on each whole output: int8 moves every element a little, a few of them more.
+  int8: { atol: 1e-2, rtol: 0.1, maxRelL2: 0.05, minCosine: 0.995 },
   fp8: { atol: 1e-2, rtol: 0.1 },
   int4: { atol: 1e-2, rtol: 0.15 },
 };
+
+export const defaultCalibration: CalibrationSettings = { method: 'minmax', samples: 8, percentile: 99.999 };
 
 export const defaultProfiling: ProfilingSettings = {
   windowMs: 100,
@@ -101,7 +104,7 @@ function flattenErrors(errors: ValidationError[], prefix: string): string[] {
 export function resolveModuleConfig(input: ModuleConfigInput): ModuleConfig {
   const tolerances = { ...defaultTolerances };
   for (const [precision, tolerance] of Object.entries(input.tolerances ?? {})) {
-    if (tolerance) tolerances[precision as Precision] = { atol: tolerance.atol, rtol: tolerance.rtol };
+    if (tolerance) tolerances[precision as Precision] = { atol: tolerance.atol, rtol: tolerance.rtol, ...definedOnly({ maxRelL2: tolerance.maxRelL2, minCosine: tolerance.minCosine }) };
   }
   return {
     targetFormats: input.targetFormats ?? formatRegistry.names(),
@@ -114,6 +117,7 @@ export function resolveModuleConfig(input: ModuleConfigInput): ModuleConfig {
     verifyFunc: input.verifyFunc,
     profiling: { ...defaultProfiling, ...definedOnly(input.profiling ?? {}) },
     formatOptions: resolveFormatOptions(input.formatOptions ?? {}),
+    calibration: { ...defaultCalibration, ...definedOnly(input.calibration ?? {}) },
   };
 }
 

@@ -1,10 +1,17 @@
 import type { Feeds } from './feeds';
 import type { Precision } from './precision';
 
-/** A candidate passes when, per output, max |candidate - source| <= atol + rtol * max |source|. */
+/**
+ * A candidate passes when, per output, max |candidate - source| <= atol + rtol * max |source|; or,
+ * where maxRelL2 or minCosine is set, when the output as a whole is that close instead
+ * (||candidate - source|| / ||source|| <= maxRelL2, cosine >= minCosine): int8 rounds every element
+ * a little, so one element's error says less than the whole output's.
+ */
 export interface Tolerance {
   atol: number;
   rtol: number;
+  maxRelL2?: number;
+  minCosine?: number;
 }
 
 /** Called with one sample's candidate outputs and the source's outputs; false fails the candidate. */
@@ -41,6 +48,19 @@ export interface ModuleConfig {
   profiling: ProfilingSettings;
   /** Each format's own options, validated against the format's options class (see Format.options). */
   formatOptions: Record<string, object>;
+  /** How static int8 quantization computes activation ranges from the recorded calls. */
+  calibration: CalibrationSettings;
+}
+
+export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
+
+export interface CalibrationSettings {
+  /** minmax: the observed range; percentile: clip |x| at `percentile`; entropy: the clip that minimizes KL divergence. */
+  method: CalibrationMethod;
+  /** How many recorded calls calibrate (the first ones); the rest are held apart for checking. */
+  samples: number;
+  /** For method 'percentile': the percentile of |x| kept, e.g. 99.999. */
+  percentile: number;
 }
 
 /** The names of the strategies, the one list the config validator and `strategies` share. */

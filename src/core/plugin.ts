@@ -1,6 +1,6 @@
 import type { ModelProto } from '../onnx/messages';
 import type { ModuleConfig } from './config';
-import type { Feeds } from './feeds';
+import type { Feeds, RecordedCall } from './feeds';
 import type { Precision } from './precision';
 import type { ModuleSignature } from './signature';
 
@@ -39,6 +39,8 @@ export interface ConversionContext<Options extends object = object> {
    * read once for all of a module's conversions, so that a large model is not in memory twice.
    */
   readSource(): ModelProto;
+  /** The module's recorded calls (inputs and the source's outputs): calibration data for static quantization. */
+  samples(): readonly RecordedCall[];
   log(message: string): void;
 }
 

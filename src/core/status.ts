@@ -1,3 +1,4 @@
+import type { Tolerance } from './config';
 import type { Precision } from './precision';
 import type { ModuleSignature } from './signature';
 import type { VariantSettings } from './plugin';
@@ -42,7 +43,7 @@ export interface CandidateStatus {
   /** Input shapes the file is fixed to, where it is (see ModelArtifact.fixedShapes). */
   fixedShapes?: Record<string, number[]>;
   conversion: { status: StepStatus; ms?: number; reason?: string };
-  correctness: { status: StepStatus; reason?: string; outputs: (OutputError & { tolerance: { atol: number; rtol: number }; passed: boolean })[] };
+  correctness: { status: StepStatus; reason?: string; outputs: (OutputError & { tolerance: Tolerance; passed: boolean })[] };
   verify: { status: StepStatus; reason?: string };
   performance: PerformanceResult[];
   /** 'passed' candidates may be selected; the others say why not in `reason`. */

@@ -16,6 +16,7 @@ import { DataType } from '../onnx/data-types';
 import type { ModelProto } from '../onnx/messages';
 import { RUNNER_KINDS, type ConversionContext, type ConversionResult, type Format } from '../core/plugin';
 import { onnxFp16Format } from './onnx-fp16';
+import { createOnnxInt8StaticFormat } from './onnx-int8-static';
 
 /**
  * One format per engine precision. fp32 to bf16 build from the source model as it is; int8 and fp8
@@ -113,6 +114,14 @@ async function fp16Model(context: ConversionContext): Promise<{ path: string } |
   return 'notApplicable' in converted ? converted : { path: converted.artifact.path };
 }
 
+/** The source quantized by onnx-int8-static for TensorRT (symmetric int8) into the format's own folder. */
+async function int8StaticModel(context: ConversionContext): Promise<{ path: string } | { notApplicable: string }> {
+  const outputDir = path.join(context.outputDir, 'onnx-int8-static');
+  fs.mkdirSync(outputDir, { recursive: true });
+  const converted = await createOnnxInt8StaticFormat('tensorrt').convert({ ...context, outputDir });
+  return 'notApplicable' in converted ? converted : { path: converted.artifact.path };
+}
+
 /** Formats that build a TensorRT engine (`model.plan`) from the source ONNX model. */
 export function createTensorRTFormat(
   precision: TensorRTPrecision,
@@ -125,7 +134,13 @@ export function createTensorRTFormat(
     loadedBy: [RUNNER_KINDS.tensorrtEngine],
     description:
       `TensorRT engine built with ${precision} precision` +
-      (precision === 'fp16' ? ' (TensorRT 11: from the onnx-fp16 conversion)' : precision === 'bf16' ? ' (TensorRT 11: only from a model already in bf16)' : ''),
+      (precision === 'fp16'
+        ? ' (TensorRT 11: from the onnx-fp16 conversion)'
+        : precision === 'bf16'
+          ? ' (TensorRT 11: only from a model already in bf16)'
+          : precision === 'int8'
+            ? " (from the model's Q/DQ nodes, else from onnx-int8-static calibrated on the recorded calls)"
+            : ''),
     async convert(context: ConversionContext): Promise<ConversionResult> {
       const loaded = probeTensorRT(load);
       if ('unavailable' in loaded) return { notApplicable: loaded.unavailable };
@@ -138,9 +153,17 @@ export function createTensorRTFormat(
       if (!context.source.path.endsWith('.onnx')) {
         return { notApplicable: `TensorRT engines are built from ONNX models, and ${context.source.path} is not one` };
       }
+      let onnxPath = context.source.path;
       if (precision === 'int8' || precision === 'fp8') {
         const missing = missingQuantization(context.readSource(), precision);
-        if (missing) return { notApplicable: missing };
+        if (missing && precision === 'fp8') return { notApplicable: missing };
+        if (missing) {
+          // No Q/DQ of its own: quantize it here, calibrated on the recorded calls.
+          const int8 = await int8StaticModel(context);
+          if ('notApplicable' in int8) return { notApplicable: `${missing}; and onnx-int8-static does not apply: ${int8.notApplicable}` };
+          context.log(`the model has no Q/DQ nodes: building ${name} from the onnx-int8-static conversion (calibrated on the recorded calls)`);
+          onnxPath = int8.path;
+        }
       }
       const enginePath = path.join(context.outputDir, 'model.plan');
       const timingCache = timingCachePath(context.cacheDir, info.tensorrtVersion, info.device.computeCapability);
@@ -150,7 +173,7 @@ export function createTensorRTFormat(
         loaded.addon.buildEngine({ onnxPath, enginePath, timingCachePath: timingCache, precision, profiles: [profile] });
       let result: BuildEngineResult;
       try {
-        result = await build(context.source.path).catch(async (error: unknown) => {
+        result = await build(onnxPath).catch(async (error: unknown) => {
           // TensorRT 11 builds every network in the types its model carries: an fp16 engine needs an
           // fp16 model, which the onnx-fp16 conversion makes (IO types kept, unsafe ops in fp32).
           if (!notInModel(error) || precision !== 'fp16') throw error;

@@ -2,8 +2,8 @@ import type { Tolerance, VerifyFunc } from '../core/config';
 import { errorText } from '../core/errors';
 import type { StoredSample } from '../capture/sample-store';
 import type { RunnerSession } from '../core/plugin';
-import type { CandidateStatus } from '../core/status';
-import { compareTensors } from '../tensors';
+import type { CandidateStatus, OutputError } from '../core/status';
+import { compareTensors, wholeOutput, withinTolerance } from '../tensors';
 
 type Checks = Pick<CandidateStatus, 'correctness' | 'verify'>;
 
@@ -20,7 +20,6 @@ export async function checkCandidate(
 ): Promise<Checks> {
   const worst = new Map<string, Checks['correctness']['outputs'][number]>();
   let verify: Checks['verify'] = { status: verifyFunc ? 'ok' : 'skipped' };
-  const sourceNonFinite = new Map<string, number>();
   for (const sample of samples) {
     let outputs;
     try {
@@ -34,11 +33,9 @@ export async function checkCandidate(
         return { correctness: { status: 'failed', reason: `output "${name}" is missing`, outputs: [] }, verify };
       }
       const error = compareTensors(name, actual, expected);
-      if (error.sourceNonFinite) sourceNonFinite.set(name, (sourceNonFinite.get(name) ?? 0) + error.sourceNonFinite);
-      const passed =
-        !error.nonFinite && !error.shapeMismatch && error.maxAbsError <= tolerance.atol + tolerance.rtol * error.sourceMaxAbs;
+      const passed = withinTolerance(error, tolerance);
       const previous = worst.get(name);
-      if (!previous || !passed || error.maxAbsError > previous.maxAbsError) {
+      if (!previous || !passed || badness(error, tolerance) > badness(previous, tolerance)) {
         worst.set(name, { ...error, tolerance, passed: passed && (previous?.passed ?? true) });
       }
     }
@@ -61,14 +58,18 @@ export async function checkCandidate(
               ? `${o.output} has NaN/Inf`
               : o.shapeMismatch
                 ? `${o.output} has the wrong shape`
-                : `${o.output} max abs error ${o.maxAbsError.toExponential(2)} > ${(o.tolerance.atol + o.tolerance.rtol * o.sourceMaxAbs).toExponential(2)}`,
+                : wholeOutput(o.tolerance)
+                  ? `${o.output} relative L2 ${o.relL2.toExponential(2)} (max ${o.tolerance.maxRelL2 ?? '-'}), cosine ${o.cosine.toFixed(5)} (min ${o.tolerance.minCosine ?? '-'})`
+                  : `${o.output} max abs error ${o.maxAbsError.toExponential(2)} > ${(o.tolerance.atol + o.tolerance.rtol * o.sourceMaxAbs).toExponential(2)}`,
           )
           .join('; '),
         outputs,
       }
     : { status: 'ok', outputs };
-  // The source's own NaN/Inf cannot be compared: said in the reason, so the status shows it.
-  const warning = [...sourceNonFinite].map(([name, count]) => `warning: the source's ${name} has ${count} NaN/Inf elements, not compared`).join('; ');
-  if (warning) correctness.reason = correctness.reason ? `${correctness.reason}; ${warning}` : warning;
   return { correctness, verify };
+}
+
+/** Which sample's figures an output keeps: the worst by the measure its tolerance judges. */
+function badness(error: OutputError, tolerance: Tolerance): number {
+  return wholeOutput(tolerance) ? error.relL2 : error.maxAbsError;
 }

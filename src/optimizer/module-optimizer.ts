@@ -73,6 +73,9 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
     else progress.step(name, `runner ${runnerName} skipped: ${availability.reason}`);
   }
 
+  // Every candidate is checked on the same samples, which static quantization also calibrates on:
+  // read them once (sampleCount bounds how many).
+  const samples = job.recorder.sampleFiles.map((file) => ({ file, ...readSample(file) }));
   const formats = config.targetFormats.includes(BASELINE.format) ? config.targetFormats : [BASELINE.format, ...config.targetFormats];
   const candidates: Evaluated[] = [];
   const shared = sharedSource(source.path);
@@ -80,7 +83,7 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
     const format = formatRegistry.get(formatName);
     const users = runners.map((r) => runnerRegistry.get(r)).filter((r) => loads(r, format));
     if (users.length === 0) continue;
-    const conversion = await convert(job, format, source, shared.read, available.some((r) => users.includes(r)));
+    const conversion = await convert(job, format, source, shared.read, samples, available.some((r) => users.includes(r)));
     collectGarbage(); // the conversion's copy of the model, before the next one makes its own
     for (const runner of users) {
       const status = candidateStatus(job, formatName, runner, defaultVariant(runner, job, conversion.artifact ?? source), conversion);
@@ -92,8 +95,6 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
   shared.release();
   collectGarbage();
 
-  // Every candidate is checked on the same samples: read them once (sampleCount bounds how many).
-  const samples = job.recorder.sampleFiles.map((file) => ({ file, ...readSample(file) }));
   const points = profilePoints(job, samples);
   for (const candidate of candidates) if (candidate.status.status === 'passed') await evaluate(job, candidate, samples, points);
 
@@ -189,7 +190,7 @@ interface Conversion {
   status: CandidateStatus['conversion'];
 }
 
-async function convert(job: ModuleJob, format: Format, source: ModelArtifact, readSource: () => ModelProto, needed: boolean): Promise<Conversion> {
+async function convert(job: ModuleJob, format: Format, source: ModelArtifact, readSource: () => ModelProto, samples: readonly StoredSample[], needed: boolean): Promise<Conversion> {
   const formatName = format.name;
   if (formatName === BASELINE.format) return { artifact: source, status: { status: 'ok', ms: 0 } };
   if (!needed) return { status: { status: 'skipped', reason: 'no available runner loads this format' } };
@@ -207,6 +208,7 @@ async function convert(job: ModuleJob, format: Format, source: ModelArtifact, re
       config: job.config,
       options: optionsFor(format, job.config),
       readSource,
+      samples: () => samples,
       log: (m) => job.progress.step(job.name, `  ${formatName}: ${m}`),
     });
     const ms = Date.now() - started;

@@ -1,4 +1,5 @@
 import { navModule, OnnxModule, optimize, strategies } from '../../src';
+import { resolveModuleConfig } from '../../src/config/resolve';
 import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
 
 const dir = tempDir();
@@ -26,6 +27,10 @@ describe('invalid configs are rejected before any work, with the property path',
     [{ profiling: { windowMs: 0 } }, /optimizeConfig\.profiling\.windowMs: windowMs must not be less than 1/],
     [{ verifyFunc: 'yes' }, /optimizeConfig\.verifyFunc: verifyFunc must be a function/],
     [{ sampleCuont: 3 }, /optimizeConfig\.sampleCuont: property sampleCuont should not exist/],
+    [{ calibration: { method: 'kl' } }, /optimizeConfig\.calibration\.method: method must be one of the following values: minmax, percentile, entropy/],
+    [{ calibration: { samples: 0 } }, /optimizeConfig\.calibration\.samples: samples must not be less than 1/],
+    [{ calibration: { percentile: 101 } }, /optimizeConfig\.calibration\.percentile: percentile must not be greater than 100/],
+    [{ tolerances: { int8: { atol: 0, rtol: 0, minCosine: 2 } } }, /optimizeConfig\.tolerances\.int8\.minCosine: minCosine must not be greater than 1/],
   ])('%j', async (config, message) => {
     const text = await rejection(config);
     expect(text).toMatch(message);
@@ -41,6 +46,13 @@ describe('invalid configs are rejected before any work, with the property path',
     } finally {
       model.optimizeConfig = undefined;
     }
+  });
+
+  it('completes calibration and int8 tolerances with defaults', () => {
+    const config = resolveModuleConfig({ calibration: { method: 'entropy' }, tolerances: { int8: { atol: 0.1, rtol: 0, minCosine: 0.99 } } });
+    expect(config.calibration).toEqual({ method: 'entropy', samples: 8, percentile: 99.999 });
+    expect(config.tolerances.int8).toEqual({ atol: 0.1, rtol: 0, minCosine: 0.99 });
+    expect(resolveModuleConfig({}).tolerances.int8).toEqual({ atol: 1e-2, rtol: 0.1, maxRelL2: 0.05, minCosine: 0.995 });
   });
 
   it('accepts a valid config', async () => {

@@ -102,7 +102,7 @@ describe('conversions over the ONNX backend test models', () => {
           const result = await format.convert({
             module: name, source: { format: 'onnx', path: modelPath, precision: 'fp32', sizeBytes: bytes.length }, outputDir,
             cacheDir: work, options: optionsFor(format, config),
-            signature: signatureOf(feeds, original), config, readSource: () => readModel(modelPath), log: () => undefined,
+            signature: signatureOf(feeds, original), config, readSource: () => readModel(modelPath), samples: () => [{ file: dataDir, inputs: feeds, outputs: original }], log: () => undefined,
           });
           if ('notApplicable' in result) {
             record(format.name, 'not applicable', result.notApplicable.replace(/"[^"]*"/g, '"…"').slice(0, 90));

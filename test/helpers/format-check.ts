@@ -1,9 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { StoredSample } from '../../src/capture/sample-store';
 import type { ModuleSignature, TensorSpec } from '../../src/core/signature';
 import type { ModuleConfig, Tolerance } from '../../src/core/config';
-import { defaultProfiling, defaultTolerances } from '../../src/config/resolve';
+import { defaultCalibration, defaultProfiling, defaultTolerances } from '../../src/config/resolve';
 import { strategies } from '../../src/config/strategy';
 import type { ConversionContext, ConversionResult, Format, ModelArtifact } from '../../src/core/plugin';
 import { opCounts } from '../../src/onnx/graph';
@@ -42,6 +43,7 @@ export function moduleConfig(overrides: Partial<ModuleConfig> = {}): ModuleConfi
     verifyFunc: undefined,
     profiling: defaultProfiling,
     formatOptions: {},
+    calibration: defaultCalibration,
     ...overrides,
   };
 }
@@ -50,7 +52,7 @@ export function moduleConfig(overrides: Partial<ModuleConfig> = {}): ModuleConfi
 export async function convertWith<Options extends object>(
   format: Format<Options>,
   sourcePath: string,
-  options: { signature?: ModuleSignature; config?: Partial<ModuleConfig>; options?: Options; logs?: string[] } = {},
+  options: { signature?: ModuleSignature; config?: Partial<ModuleConfig>; options?: Options; logs?: string[]; samples?: readonly StoredSample[] } = {},
 ): Promise<ConversionResult> {
   const source: ModelArtifact = { format: 'onnx', path: sourcePath, precision: 'fp32', sizeBytes: fs.statSync(sourcePath).size };
   const context: ConversionContext<Options> = {
@@ -62,6 +64,7 @@ export async function convertWith<Options extends object>(
     signature: options.signature ?? signatureOf([]),
     config: moduleConfig(options.config),
     readSource: () => readModel(sourcePath),
+    samples: () => options.samples ?? [],
     log: (message) => options.logs?.push(message),
   };
   return format.convert(context);

@@ -1,6 +1,9 @@
 import * as path from 'path';
 import { navModule, OnnxModule, optimize, strategies } from '../../src';
+import { defaultTolerances } from '../../src/config/resolve';
 import { GraphBuilder } from '../../src/onnx/builder';
+import { withinTolerance } from '../../src/tensors';
+import type { OutputError } from '../../src/core/status';
 import { registerTestFormat } from '../helpers/formats';
 import { inaccurateInt8Input, inaccurateInt8Model } from '../helpers/inaccurate-int8';
 import { mlpGraph, mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
@@ -104,5 +107,22 @@ describe('a real int8 conversion that is too inaccurate', () => {
     expect(int8.correctness.outputs[0].maxAbsError).toBeGreaterThan(int8.correctness.outputs[0].tolerance.atol);
     expect(m.selected.key).toMatch(/^onnx\/OnnxCPU\//);
     expect(m.selected.reason).toMatch(/onnx-int8 on OnnxCPU could not be selected \(correctness: /);
+  });
+});
+
+describe('whole-output tolerances (int8 by default)', () => {
+  const error = (figures: Partial<OutputError>): OutputError => ({
+    output: 'y', maxAbsError: 0, maxRelError: 0, relL2: 0, cosine: 1, sourceMaxAbs: 1, nonFinite: false, sourceNonFinite: 0, shapeMismatch: false, ...figures,
+  });
+
+  it('judge relative L2 and cosine instead of the worst element, where set', () => {
+    const int8 = defaultTolerances.int8;
+    // One element off by 0.5 of a max of 1: over atol + rtol·max, but the output as a whole is close.
+    expect(withinTolerance(error({ maxAbsError: 0.5, relL2: 0.02, cosine: 0.9998 }), int8)).toBe(true);
+    expect(withinTolerance(error({ maxAbsError: 0.5, relL2: 0.02, cosine: 0.9998 }), { atol: int8.atol, rtol: int8.rtol })).toBe(false);
+    expect(withinTolerance(error({ relL2: 0.2, cosine: 0.98 }), int8)).toBe(false);
+    expect(withinTolerance(error({ relL2: 0.05, cosine: 0.99 }), int8)).toBe(false);
+    expect(withinTolerance(error({ relL2: 0.02, cosine: 0.9999, nonFinite: true }), int8)).toBe(false);
+    expect(withinTolerance(error({ maxAbsError: 5e-6 }), defaultTolerances.fp32)).toBe(true);
   });
 });

@@ -17,6 +17,7 @@ import {
   type TensorRTInfo,
   type TensorRTProfile,
 } from '../../native';
+import type { StoredSample } from '../../src/capture/sample-store';
 import type { ModuleSignature } from '../../src/core/signature';
 import type { ModuleConfig } from '../../src/core/config';
 import { NavigatorError } from '../../src/core/errors';
@@ -32,6 +33,7 @@ import {
 } from '../../src/formats/tensorrt-engine';
 import type { Feeds } from '../../src/core/feeds';
 import { readModel } from '../../src/onnx/model-io';
+import { tensorToArray } from '../../src/onnx/graph';
 import { GraphBuilder } from '../../src/onnx/builder';
 import { moduleConfig as fullModuleConfig } from '../helpers/format-check';
 import { mlpModel, tempDir, writeModel } from '../helpers/models';
@@ -290,6 +292,7 @@ function conversion(name: string): ConversionContext {
     readSource: () => {
       throw new Error('not read by TensorRT formats');
     },
+    samples: () => [],
     log: () => undefined,
   };
 }
@@ -437,6 +440,39 @@ describe('TensorRT int8 and fp8 formats', () => {
     const quantized = qdqModel('int8');
     await expect(format.convert(contextFor(quantized))).resolves.toMatchObject({ artifact: { format: 'trt-int8', precision: 'int8' } });
     expect(built).toEqual([`int8 ${quantized}`]);
+  });
+
+  it('build trt-int8 from onnx-int8-static (symmetric int8, calibrated on the recorded calls) where the model has no Q/DQ', async () => {
+    const built: string[] = [];
+    const format = createTensorRTFormat('int8', () =>
+      fakeAddon({
+        buildEngine: async (options) => {
+          built.push(options.onnxPath);
+          fs.writeFileSync(options.enginePath, Buffer.alloc(8));
+          return { engineBytes: 8, buildMs: 1, profiles: options.profiles ?? [], stronglyTyped: true, networkLayers: 4, timingCacheBytes: 0, notes: [] };
+        },
+      }),
+    );
+    const source = writeModel(folder('int8-static-source'), 'model.onnx', mlpModel({ seed: 6 }));
+    const session = await InferenceSession.create(source);
+    const samples: StoredSample[] = [];
+    for (let i = 0; i < 3; i++) {
+      const inputs = { x: new Tensor('float32', Float32Array.from({ length: 32 }, (_, j) => Math.sin(j + i)), [2, 16]) };
+      samples.push({ file: `call-${i}`, inputs, outputs: (await session.run(inputs)) as Feeds });
+    }
+    await session.release();
+    const logs: string[] = [];
+    const context = { ...conversion('trt-int8'), source: { format: 'onnx', path: source, precision: 'fp32' as const, sizeBytes: 1 }, readSource: () => readModel(source), samples: () => samples, log: (m: string) => logs.push(m) };
+    await expect(format.convert(context)).resolves.toMatchObject({ artifact: { format: 'trt-int8', precision: 'int8' } });
+    const quantizedPath = path.join(context.outputDir, 'onnx-int8-static', 'model.onnx');
+    expect(built).toEqual([quantizedPath]);
+    expect(logs).toContain('the model has no Q/DQ nodes: building trt-int8 from the onnx-int8-static conversion (calibrated on the recorded calls)');
+    // TensorRT takes symmetric quantization only: every zero point is int8 0.
+    const quantized = readModel(quantizedPath);
+    expect(missingQuantization(quantized, 'int8')).toBeUndefined();
+    const zeroPoints = quantized.graph!.initializer!.filter((t) => t.name!.includes('zero_point'));
+    expect(zeroPoints.length).toBeGreaterThan(0);
+    for (const t of zeroPoints) expect([...tensorToArray(t)].every((v) => Number(v) === 0) && t.dataType === 3).toBe(true);
   });
 });
 
