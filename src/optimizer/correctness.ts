@@ -20,6 +20,7 @@ export async function checkCandidate(
 ): Promise<Checks> {
   const worst = new Map<string, Checks['correctness']['outputs'][number]>();
   let verify: Checks['verify'] = { status: verifyFunc ? 'ok' : 'skipped' };
+  const sourceNonFinite = new Map<string, number>();
   for (const sample of samples) {
     let outputs;
     try {
@@ -33,6 +34,7 @@ export async function checkCandidate(
         return { correctness: { status: 'failed', reason: `output "${name}" is missing`, outputs: [] }, verify };
       }
       const error = compareTensors(name, actual, expected);
+      if (error.sourceNonFinite) sourceNonFinite.set(name, (sourceNonFinite.get(name) ?? 0) + error.sourceNonFinite);
       const passed = withinTolerance(error, tolerance);
       const previous = worst.get(name);
       if (!previous || !passed || badness(error, tolerance) > badness(previous, tolerance)) {
@@ -66,6 +68,9 @@ export async function checkCandidate(
         outputs,
       }
     : { status: 'ok', outputs };
+  // The source's own NaN/Inf cannot be compared: said in the reason, so the status shows it.
+  const warning = [...sourceNonFinite].map(([name, count]) => `warning: the source's ${name} has ${count} NaN/Inf elements, not compared`).join('; ');
+  if (warning) correctness.reason = correctness.reason ? `${correctness.reason}; ${warning}` : warning;
   return { correctness, verify };
 }
 
