@@ -7,10 +7,9 @@ import { Dataloader, DataloaderItem, collectItems } from '../dataloader';
 import { environmentKey, environmentWithDevices } from '../environment';
 import { NavigatorError } from '../errors';
 import { Progress } from '../report/progress';
-import { formatCandidates, formatReport } from '../report/table';
+import { writeReports } from '../report/write';
 import { ModuleEntry, pipelineOptionsOf, scanModules } from '../scanner';
 import { ModuleStatus, OptimizeStatus, PipelineStatus, baselineCandidate, selectedCandidate } from '../status';
-import { writeFileAtomic, writeJsonAtomic } from '../workspace/atomic';
 import { hashConfig, hashModel, toPlain } from '../workspace/hash';
 import { Workspace } from '../workspace/workspace';
 import { bindSelected } from './binding';
@@ -150,12 +149,10 @@ export class Optimizer {
 
     const modules: OptimizeStatus['modules'] = {};
     for (const p of planned) if (p.status) modules[p.entry.name] = { ...p.status, cached: !p.settings };
-    const report = formatReport(modules, pipeline);
-    progress.print(`\n${report}\n`);
-    const result: OptimizeStatus = { modules, pipeline, workspace: workspace.root, durationMs: Date.now() - started, report };
-    writeJsonAtomic(path.join(workspace.root, 'optimize-report.json'), result);
-    writeFileAtomic(path.join(workspace.root, 'optimize-report.txt'), `${report}\n\nCandidates (* = selected):\n\n${formatCandidates(modules)}\n`);
-    return result;
+    // optimize-report.{json,txt,html}; a start that timed no pipeline keeps the previous report's pipeline section.
+    const written = writeReports({ modules, pipeline, workspace: workspace.root, durationMs: Date.now() - started });
+    progress.print(`\n${written.report}\n`);
+    return { modules, pipeline: written.pipeline, workspace: workspace.root, durationMs: written.durationMs, report: written.report };
   }
 
   /** Rebinds every module of the target (or every module seen so far) to its cached selection. */
