@@ -54,7 +54,7 @@ function summaryTable(modules: ModuleStatus[]): string {
 }
 
 function pipelineSection(pipeline: ReportedPipeline | undefined): string {
-  if (!pipeline) return `<h2 id="pipeline">Pipeline</h2><p>No pipeline measurement: this workspace has no report of an optimize that timed the pipeline.</p>`;
+  if (!pipeline) return `<section id="pipeline"><h2>Pipeline</h2><p>No pipeline measurement: this workspace has no report of an optimize that timed the pipeline.</p></section>`;
   const origin = pipeline.cachedFrom ? `<p class="meta">From the cache: measured by the optimize of ${esc(pipeline.cachedFrom)}; the latest start loaded every module from the cache.</p>` : '';
   const chart = barChart(
     [
@@ -65,7 +65,7 @@ function pipelineSection(pipeline: ReportedPipeline | undefined): string {
     'ms',
   );
   const worst = pipeline.endToEnd.worst.map((w) => `<tr><td><code>${esc(w.path)}</code></td><td class="num">${w.cosine.toFixed(5)}</td><td class="num">${w.relL2.toExponential(2)}</td></tr>`).join('');
-  return `<h2 id="pipeline">Pipeline</h2>${origin}
+  return `<section id="pipeline"><h2>Pipeline</h2>${origin}
 <table><tr><th></th><th>median pass</th><th>middle half</th></tr>
 <tr><td>before (original models)</td><td class="num">${pipeline.beforeMs.toFixed(1)} ms</td><td>${pipeline.beforeQuartilesMs.map((q) => q.toFixed(1)).join(' - ')} ms</td></tr>
 <tr class="sel"><td>after (optimized models)</td><td class="num">${pipeline.afterMs.toFixed(1)} ms</td><td>${pipeline.afterQuartilesMs.map((q) => q.toFixed(1)).join(' - ')} ms</td></tr>
@@ -74,7 +74,7 @@ function pipelineSection(pipeline: ReportedPipeline | undefined): string {
 ${list('Notes', pipeline.notes)}
 <h3>End-to-end check</h3><p id="end-to-end">${esc(pipeline.endToEnd.summary)}</p>
 ${worst ? `<table><tr><th>final output</th><th>cosine</th><th>relative error</th></tr>${worst}</table>` : ''}
-${list('Fell back', pipeline.endToEnd.fallbacks)}`;
+${list('Fell back', pipeline.endToEnd.fallbacks)}</section>`;
 }
 
 function moduleSection(m: ModuleStatus): string {
