@@ -118,6 +118,7 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
     config: job.configPlain,
     environment: job.environment,
     signature,
+    source: source.path,
     runDir: path.basename(job.runDir),
     samples: job.recorder.sampleFiles.length,
     runners: runnerStatus,
