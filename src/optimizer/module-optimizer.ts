@@ -75,8 +75,9 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
   for (const formatName of formats) {
     const users = runners.map((r) => runnerRegistry.get(r)).filter((r) => r.formats.includes(formatName));
     if (users.length === 0) continue;
-    const conversion = await convert(job, formatName, source, shared.read, available.some((r) => users.includes(r)));
-    if (formatName !== 'onnx') converted.push(`${formatName} ${conversion.status.status === 'ok' ? `${conversion.status.ms} ms` : conversion.status.status}`);
+    const needed = available.some((r) => users.includes(r));
+    const conversion = await convert(job, formatName, source, shared.read, needed);
+    if (formatName !== 'onnx' && needed) converted.push(`${formatName} ${conversion.status.status === 'ok' ? `${conversion.status.ms} ms` : conversion.status.status}`);
     collectGarbage(); // the conversion's copy of the model, before the next one makes its own
     for (const runner of users) {
       const status = candidateStatus(job, formatName, runner, defaultVariant(runner, job, conversion.artifact ?? source), conversion);
