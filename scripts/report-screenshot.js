@@ -27,7 +27,7 @@ async function main() {
     await page.goto(`file://${file}`, { waitUntil: 'load' });
     if (errors.length) throw new Error(`the report logged errors:\n${errors.join('\n')}`);
     const height = await page.evaluate(() => document.body.scrollHeight);
-    await page.screenshot({ path: out, clip: { x: 0, y: 0, width: 1240, height: Math.min(height, 2300) } });
+    await page.screenshot({ path: out, fullPage: true, clip: { x: 0, y: 0, width: 1240, height: Math.min(height, 2300) } });
     console.log(out);
   } finally {
     await context.close();

@@ -81,7 +81,7 @@ function moduleSection(m: ModuleStatus): string {
   const timed = m.candidates.filter((c) => c.performance.length > 0);
   const series = (value: (p: CandidateStatus['performance'][number]) => number) =>
     timed.map((c) => ({ name: c.key, highlight: c.key === m.selected.key, points: c.performance.map((p) => ({ x: p.batchSize, y: value(p) })) }));
-  const latency = lineChart(series((p) => p.p50Ms), { title: `${m.module}: p50 latency against batch size`, xLabel: 'batch size', yLabel: 'ms (p50)' });
+  const latency = lineChart(series((p) => p.p50Ms), { title: `${m.module}: p50 latency against batch size`, xLabel: 'batch size', yLabel: 'ms (p50, log)', logY: true });
   const throughput = lineChart(series((p) => p.throughput), { title: `${m.module}: throughput against batch size`, xLabel: 'batch size', yLabel: 'samples / s' });
   const baselineMs = m.selected.sourceLatencyMs;
   const errors = timed.map((c) => maxError(c));
