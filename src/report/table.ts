@@ -1,6 +1,6 @@
 import { ModuleStatus, selectedCandidate } from '../status';
 import { observedLatency } from '../optimizer/select';
-import { candidateCounts, timedShapes } from './decisions';
+import { candidateCounts, decisionsOf, timedShapes } from './decisions';
 import type { ReportedPipeline } from './merge';
 
 type Modules = Record<string, ModuleStatus & { cached: boolean }>;
@@ -48,7 +48,8 @@ export function formatCandidates(modules: Modules): string {
       c.performance.length ? `${observedLatency(c.performance, status.signature.batchSizes).toFixed(3)} ms` : '',
       truncate(c.reason ?? '', 110),
     ]);
-    return [`${status.module}:`, ...table([['candidate', 'status', 'precision', 'size', 'convert', 'rel err', 'latency', 'reason'], ...rows]).map((l) => `  ${l}`)].join('\n');
+    const chain = decisionsOf(status).map((d, i) => `  ${i + 1}. ${d.step}: ${d.key} - ${d.reason}`);
+    return [`${status.module}:`, ...table([['candidate', 'status', 'precision', 'size', 'convert', 'rel err', 'latency', 'reason'], ...rows]).map((l) => `  ${l}`), '  decision chain:', ...chain].join('\n');
   });
   return sections.join('\n\n');
 }

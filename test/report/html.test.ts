@@ -2,6 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { chromium, BrowserContext } from 'playwright-core';
 import { readReport } from '../../src/report/merge';
+import { renderHtmlReport } from '../../src/report/html';
+import { formatCandidates } from '../../src/report/table';
 import { smallOptimize } from '../helpers/small-optimize';
 import { tempDir } from '../helpers/models';
 
@@ -73,5 +75,23 @@ describe('optimize-report.html in headless Chromium', () => {
     expect(report.pipeline?.cachedFrom).toMatch(/^\d{4}-/);
     expect(fs.readFileSync(path.join(again.workspace, 'optimize-report.txt'), 'utf8')).toMatch(/pipeline \(from the cache: measured by the optimize of/);
     expect(fs.readFileSync(path.join(again.workspace, 'optimize-report.html'), 'utf8')).toContain('From the cache');
+  });
+
+  it('renders the decision chain where a status records one, else the selection reason', () => {
+    const report = readReport(path.join(workspace, 'optimize-report.json'))!;
+    const encoder = report.modules.encoder;
+    const decisions = [
+      { step: 'module selection', key: 'onnx-int8/OnnxCPU/default', reason: 'lowest latency at the observed batch sizes' },
+      { step: 'end-to-end check', key: encoder.baseline, reason: 'final outputs drifted; back to full precision' },
+    ];
+    const withChain = { ...report, modules: { ...report.modules, encoder: { ...encoder, decisions } } };
+    const html = renderHtmlReport(withChain);
+    const chain = /<section class="module" id="module-encoder">[\s\S]*?<ol class="chain">([\s\S]*?)<\/ol>/.exec(html)![1];
+    expect(chain.match(/<li>/g)).toHaveLength(2);
+    expect(chain.indexOf('module selection')).toBeLessThan(chain.indexOf('end-to-end check'));
+    expect(formatCandidates(withChain.modules)).toMatch(/decision chain:\n  1\. module selection: .*\n  2\. end-to-end check: /);
+    // Without a chain, the selection's reason stands alone.
+    const head = /<section class="module" id="module-head">[\s\S]*?<ol class="chain">([\s\S]*?)<\/ol>/.exec(html)![1];
+    expect(head).toContain(report.modules.head.selected.reason);
   });
 });
