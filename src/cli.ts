@@ -192,6 +192,11 @@ function clean(root: string, keepLast: boolean): void {
 }
 
 if (require.main === module) {
+  // Output piped into a reader that stops early (| head) is not a failure.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   main(process.argv.slice(2)).then(
     (code) => (process.exitCode = code),
     (error) => {
