@@ -106,7 +106,7 @@ async function main(): Promise<void> {
   const mean = pixels.reduce((s, v) => s + v, 0) / pixels.length;
   console.log(`\nGenerated ${images.dims.join('x')} image, mean pixel ${mean.toFixed(4)}.`);
   for (const module of [pipeline.textEncoder, pipeline.denoiser, pipeline.decoder]) console.log(`  ${module.describe()}`);
-  console.log(`optimize took ${optimizeSeconds.toFixed(1)} s (${Object.values(status.modules).every((m) => m.cached) ? 'cached' : 'optimized'}); report: ${status.workspace}/optimize-report.{txt,json}`);
+  console.log(`optimize took ${optimizeSeconds.toFixed(1)} s (${Object.values(status.modules).every((m) => m.cached) ? 'cached' : 'optimized'}); report: ${status.workspace}/optimize-report.{txt,json,html}`);
 }
 
 if (require.main === module) {

@@ -91,6 +91,8 @@ export interface ModuleStatus {
   config: Record<string, unknown>;
   environment: Environment;
   signature: ModuleSignature;
+  /** Absolute path of the source model file (for a model given as bytes, the copy in the run folder); what exports copy for a source selection. */
+  source?: string;
   /** The folder under the module's workspace that holds this run's samples and converted files. */
   runDir: string;
   samples: number;

@@ -70,7 +70,7 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
     const availability = await runner.availability();
     runnerStatus.push({ name: runnerName, available: availability.available, reason: availability.available ? availability.detail : availability.reason });
     if (availability.available) available.push(runner);
-    else progress.step(name, `runner ${runnerName} skipped: ${availability.reason}`);
+    else progress.unavailable(runnerName, availability.reason);
   }
 
   // Every candidate is checked on the same samples, which static quantization also calibrates on:
@@ -78,12 +78,15 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
   const samples = job.recorder.sampleFiles.map((file) => ({ file, ...readSample(file) }));
   const formats = config.targetFormats.includes(BASELINE.format) ? config.targetFormats : [BASELINE.format, ...config.targetFormats];
   const candidates: Evaluated[] = [];
+  const converted: string[] = [];
   const shared = sharedSource(source.path);
   for (const formatName of formats) {
     const format = formatRegistry.get(formatName);
     const users = runners.map((r) => runnerRegistry.get(r)).filter((r) => loads(r, format));
     if (users.length === 0) continue;
-    const conversion = await convert(job, format, source, shared.read, samples, available.some((r) => users.includes(r)));
+    const needed = available.some((r) => users.includes(r));
+    const conversion = await convert(job, format, source, shared.read, samples, needed);
+    if (formatName !== BASELINE.format && needed) converted.push(`${formatName} ${conversion.status.status === 'ok' ? `${conversion.status.ms} ms` : conversion.status.status}`);
     collectGarbage(); // the conversion's copy of the model, before the next one makes its own
     for (const runner of users) {
       const status = candidateStatus(job, formatName, runner, defaultVariant(runner, job, conversion.artifact ?? source), conversion);
@@ -94,21 +97,31 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
   }
   shared.release();
   collectGarbage();
+  if (converted.length) progress.step(name, `convert: ${converted.join(', ')}`);
 
   const points = profilePoints(job, samples);
-  for (const candidate of candidates) if (candidate.status.status === 'passed') await evaluate(job, candidate, samples, points);
+  const counter = progress.counter(name, 'check and profile candidates', candidates.filter((c) => c.status.status === 'passed').length);
+  for (const candidate of candidates) {
+    if (candidate.status.status !== 'passed') continue;
+    await evaluate(job, candidate, samples, points);
+    counter.tick(candidate.status.key);
+  }
 
   // Second stage: each runner's best format also tries the runner's other settings.
   for (const runner of available) {
     const best = bestOf(candidates.filter((c) => c.runner === runner && c.status.status === 'passed'), signature);
     if (!best?.artifact) continue;
-    for (const variant of runner.variants(variantContext(job, best.artifact)).slice(1)) {
+    const variants = runner.variants(variantContext(job, best.artifact)).slice(1);
+    counter.add(variants.length);
+    for (const variant of variants) {
       const conversion = { artifact: best.artifact, status: best.status.conversion };
       const candidate: Evaluated = { status: candidateStatus(job, best.status.format, runner, variant, conversion), artifact: best.artifact, runner };
       candidates.push(candidate);
       await evaluate(job, candidate, samples, points);
+      counter.tick(candidate.status.key);
     }
   }
+  counter.done(`${statusCount(candidates, 'passed')} passed, ${statusCount(candidates, 'failed')} failed, ${statusCount(candidates, 'skipped')} skipped`);
 
   const statuses = candidates.map((c) => c.status);
   const baseline = statuses.find((c) => c.key === BASELINE_KEY) as CandidateStatus;
@@ -138,6 +151,7 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
     config: job.configPlain,
     environment: job.environment,
     signature,
+    source: source.path,
     runDir: path.basename(job.runDir),
     samples: job.recorder.sampleFiles.length,
     runners: runnerStatus,
@@ -196,7 +210,7 @@ async function convert(job: ModuleJob, format: Format, source: ModelArtifact, re
   if (!needed) return { status: { status: 'skipped', reason: 'no available runner loads this format' } };
   const outputDir = path.join(job.runDir, 'formats', formatName);
   fs.mkdirSync(outputDir, { recursive: true });
-  job.progress.step(job.name, `convert to ${formatName}`);
+  job.progress.detail(job.name, `convert to ${formatName}`);
   const started = Date.now();
   try {
     const result = await format.convert({
@@ -209,11 +223,11 @@ async function convert(job: ModuleJob, format: Format, source: ModelArtifact, re
       options: optionsFor(format, job.config),
       readSource,
       samples: () => samples,
-      log: (m) => job.progress.step(job.name, `  ${formatName}: ${m}`),
+      log: (m) => job.progress.detail(job.name, `  ${formatName}: ${m}`),
     });
     const ms = Date.now() - started;
     if ('notApplicable' in result) {
-      job.progress.step(job.name, `${formatName} not applicable: ${result.notApplicable}`);
+      job.progress.detail(job.name, `${formatName} not applicable: ${result.notApplicable}`);
       return { status: { status: 'skipped', ms, reason: result.notApplicable } };
     }
     return { artifact: result.artifact, status: { status: 'ok', ms, reason: result.notes } };
@@ -253,7 +267,7 @@ function skip(status: CandidateStatus, reason: string, failed = false): void {
 async function evaluate(job: ModuleJob, candidate: Evaluated, samples: readonly StoredSample[], points: ProfilePoint[]): Promise<void> {
   const { status, artifact, runner } = candidate;
   if (!artifact || !runner) return;
-  job.progress.step(job.name, `check ${status.key}`);
+  job.progress.detail(job.name, `check ${status.key}`);
   let session;
   try {
     session = await runner.createSession(artifact, status.variant, { module: job.name, signature: job.signature, workDir: job.runDir });
@@ -269,7 +283,7 @@ async function evaluate(job: ModuleJob, candidate: Evaluated, samples: readonly 
     else if (checks.verify.status === 'failed') skip(status, `verifyFunc: ${checks.verify.reason}`, true);
     // A failed candidate is not timed, except the baseline: every speedup is measured against it.
     if (status.status !== 'passed' && status.key !== BASELINE_KEY) return;
-    job.progress.step(job.name, `profile ${status.key}`);
+    job.progress.detail(job.name, `profile ${status.key}`);
     // A GPU that sat idle while CPU candidates ran clocks down and compiles shaders on first use:
     // without a longer warm-up its first windows are stable, but slow (seen on the H100).
     const warmupMs = runner.device === 'gpu' ? GPU_WARMUP_MS : job.config.profiling.windowMs / 2;
@@ -280,6 +294,10 @@ async function evaluate(job: ModuleJob, candidate: Evaluated, samples: readonly 
   } finally {
     await session.release();
   }
+}
+
+function statusCount(candidates: Evaluated[], status: CandidateStatus['status']): number {
+  return candidates.filter((c) => c.status.status === status).length;
 }
 
 function bestOf(candidates: Evaluated[], signature: ModuleSignature): Evaluated | undefined {

@@ -10,10 +10,9 @@ import { Dataloader, DataloaderItem, collectItems } from '../dataloader';
 import { environmentKey, environmentWithDevices } from '../environment';
 import { controlOf } from '../module/onnx-module';
 import { Progress } from '../report/progress';
-import { formatCandidates, formatReport } from '../report/table';
+import { writeReports } from '../report/write';
 import type { PipelineOptions } from '../../decorators/pipeline';
 import { ModuleEntry, pipelineOptionsOf, scanModules } from '../scanner';
-import { writeFileAtomic, writeJsonAtomic } from '../workspace/atomic';
 import { hashConfig, hashModel, toPlain } from '../workspace/hash';
 import { Workspace } from '../workspace/workspace';
 import { Binder, type ApplyTarget } from './apply';
@@ -116,12 +115,11 @@ export class Optimizer {
       }
       const modules: OptimizeStatus['modules'] = {};
       for (const status of statuses) modules[status.module] = { ...status, cached: cached.has(status.module) };
-      const report = formatReport(modules, pipeline);
-      progress.print(`\n${report}\n`);
-      const result: OptimizeStatus = { modules, pipeline, workspace: workspace.root, durationMs: Date.now() - started, report };
-      writeJsonAtomic(path.join(workspace.root, 'optimize-report.json'), result);
-      writeFileAtomic(path.join(workspace.root, 'optimize-report.txt'), `${report}\n\nCandidates (* = selected):\n\n${formatCandidates(modules)}\n`);
-      return result;
+      // optimize-report.{json,txt,html}; a start that timed no pipeline keeps the previous report's pipeline section.
+      const written = writeReports({ modules, pipeline, workspace: workspace.root, durationMs: Date.now() - started });
+      progress.print(`\n${written.report}\n`);
+      // `pipeline` is what this start measured; the written reports keep the last measurement.
+      return { modules, pipeline, workspace: workspace.root, durationMs: written.durationMs, report: written.report };
     } catch (error) {
       // The previous packages stay whole: only this run's uncommitted folders go.
       for (const dir of runDirs) workspace.discard(dir);

@@ -1,29 +1,31 @@
-import { ModuleStatus, OptimizeStatus, selectedCandidate } from '../core/status';
-import { observedLatency } from '../core/status';
+import { ModuleStatus, observedLatency, selectedCandidate } from '../core/status';
+import { candidateCounts, decisionsOf, timedShapes } from './decisions';
+import type { ReportedPipeline } from './merge';
 
 type Modules = Record<string, ModuleStatus & { cached: boolean }>;
 
 /** The table printed after optimize, readable at a glance; optimize-report.json holds the same and more. */
-export function formatReport(modules: Modules, pipeline: OptimizeStatus['pipeline']): string {
+export function formatReport(modules: Modules, pipeline: ReportedPipeline | undefined): string {
   const rows = Object.values(modules).map((status) => {
     const selected = selectedCandidate(status);
-    const batches = Object.keys(status.signature.batchSizes).join(',') || 'n/a';
-    const passed = status.candidates.filter((c) => c.status === 'passed').length;
+    const counts = candidateCounts(status);
     return [
       status.module + (status.cached ? ' (cached)' : ''),
       selected ? `${selected.format} on ${selected.runner} (${selected.variant.id})` : status.selected.key,
       selected?.precision ?? '',
       megabytes(selected?.sizeBytes),
-      `${status.selected.latencyMs.toFixed(3)} ms @ bs ${batches}`,
+      `${status.selected.latencyMs.toFixed(3)} ms`,
+      timedShapes(status),
       `${status.selected.speedup.toFixed(2)}x`,
       status.selected.maxRelL2.toExponential(1),
-      `${passed}/${status.candidates.length}`,
+      `${counts.passed} / ${counts.failed} / ${counts.skipped}`,
     ];
   });
-  const header = ['module', 'selected (format on runner)', 'precision', 'size', 'latency', 'vs source', 'rel err', 'passed'];
+  const header = ['module', 'selected (format on runner)', 'precision', 'size', 'latency', 'timed at (input shape)', 'vs source', 'rel err', 'passed / failed / skipped'];
   const lines = table([header, ...rows]);
   if (pipeline) {
     const range = ([q1, q3]: [number, number]) => `middle half ${q1.toFixed(1)}-${q3.toFixed(1)}`;
+    if (pipeline.cachedFrom) lines.push(`pipeline (from the cache: measured by the optimize of ${pipeline.cachedFrom}; this start loaded every module from the cache):`);
     lines.push(`pipeline over the dataloader: ${pipeline.beforeMs.toFixed(1)} ms before (${range(pipeline.beforeQuartilesMs)}), ${pipeline.afterMs.toFixed(1)} ms after (${range(pipeline.afterQuartilesMs)}), ${pipeline.speedup.toFixed(2)}x`);
     for (const note of pipeline.notes) lines.push(`  note: ${note}`);
     lines.push(`end-to-end check: ${pipeline.endToEnd.summary}`);
@@ -45,7 +47,8 @@ export function formatCandidates(modules: Modules): string {
       c.performance.length ? `${observedLatency(c.performance, status.signature.batchSizes).toFixed(3)} ms` : '',
       truncate(c.reason ?? '', 110),
     ]);
-    return [`${status.module}:`, ...table([['candidate', 'status', 'precision', 'size', 'convert', 'rel err', 'latency', 'reason'], ...rows]).map((l) => `  ${l}`)].join('\n');
+    const chain = decisionsOf(status).map((d, i) => `  ${i + 1}. ${d.step}: ${d.key} - ${d.reason}`);
+    return [`${status.module}:`, ...table([['candidate', 'status', 'precision', 'size', 'convert', 'rel err', 'latency', 'reason'], ...rows]).map((l) => `  ${l}`), '  decision chain:', ...chain].join('\n');
   });
   return sections.join('\n\n');
 }

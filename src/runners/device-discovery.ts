@@ -14,8 +14,9 @@ import { writeJsonAtomic } from '../workspace/atomic';
  * process from exiting, a driver crash would take the whole process down, and the providers' native
  * log lines go to the child's stderr, where they become the reason instead of noise.
  *
- * The answer is cached per process and on disk (keyed by onnxruntime, Node.js, driver and the
- * environment variables that change what loads), so only the first process on a machine pays.
+ * The answer is cached per process and on disk, keyed by the onnxruntime-node install it probed (its
+ * folder and version), Node.js, the driver and the environment variables that change what loads: a
+ * project with its own onnxruntime-node gets its own answer, and only the first process pays.
  */
 
 export type GpuProvider = 'webgpu' | 'cuda' | 'tensorrt';
@@ -95,7 +96,7 @@ export function describeGpu(gpu: GpuInfo): string {
   return gpu.memoryMiB ? `${gpu.name} (${gpu.memoryMiB} MiB)` : gpu.name;
 }
 
-interface MachineContext {
+export interface MachineContext {
   onnxruntime: string;
   node: string;
   platform: string;
@@ -124,7 +125,7 @@ export function onnxruntimeVersion(): string {
   return ortVersion;
 }
 
-function machineContext(): MachineContext {
+export function machineContext(): MachineContext {
   const ortRoot = path.dirname(require.resolve('onnxruntime-node/package.json'));
   const bindingDir = path.join(ortRoot, 'bin', 'napi-v6', os.platform(), os.arch());
   const libraries: Record<string, number> = {};
@@ -153,9 +154,9 @@ function driverVersion(): string {
   }
 }
 
-function cacheKey(context: MachineContext): string {
-  const { bindingDir: _dir, ...keyed } = context;
-  return crypto.createHash('sha256').update(JSON.stringify(keyed)).digest('hex').slice(0, 24);
+/** The whole context, install folder included: two projects' onnxruntime-node installs can answer differently. */
+export function cacheKey(context: MachineContext): string {
+  return crypto.createHash('sha256').update(JSON.stringify(context)).digest('hex').slice(0, 24);
 }
 
 function cacheFile(key: string, options: DiscoveryOptions): string {
@@ -255,7 +256,7 @@ export function explainFailure(provider: GpuProvider, failure: string, stderr: s
   if (provider === 'webgpu') {
     if (/No supported adapters|Failed to get a WebGPU adapter/i.test(failure)) {
       const vulkan = /libvulkan\.so\.1/.test(stderr) ? ' (libvulkan.so.1 is not installed)' : '';
-      return `onnxruntime-node's WebGPU provider found no GPU adapter${vulkan}: it runs on Vulkan on Linux, so it needs a GPU, its Vulkan driver and the Vulkan loader (libvulkan1); on the lent GPU machine, \`source .device/setup.sh\` sets them up. onnxruntime said: ${detail}`;
+      return `onnxruntime-node's WebGPU provider found no GPU adapter${vulkan}: it runs on Vulkan on Linux, so it needs a GPU, its Vulkan driver and the Vulkan loader (libvulkan1); install them (e.g. \`apt-get install libvulkan1 mesa-vulkan-drivers\`, or the GPU vendor's Vulkan driver). onnxruntime said: ${detail}`;
     }
     return `onnxruntime-node's WebGPU provider failed to run a one-node model: ${detail}`;
   }
@@ -268,9 +269,9 @@ export function explainFailure(provider: GpuProvider, failure: string, stderr: s
   if (missing.length > 0) {
     return (
       `onnxruntime-node's ${label} provider libraries are not installed (${missing.join(', ')} missing from ${context.bindingDir}). ` +
-      `onnxruntime-node's install script (script/install.js) downloads them from NuGet (Microsoft.ML.OnnxRuntime.Gpu.Linux ${context.onnxruntime}, CUDA 12 build) ` +
-      `unless told to skip it, as this project's .npmrc does (onnxruntime-node-install=skip). Fix: on a machine that reaches api.nuget.org, run ` +
-      `\`ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node --foreground-scripts\` (the environment variable overrides the .npmrc setting), ` +
+      `onnxruntime-node's install script downloads them (Microsoft.ML.OnnxRuntime.Gpu.Linux ${context.onnxruntime}, CUDA 12 build) unless the install skipped it ` +
+      `(onnxruntime-node-install=skip in an .npmrc, or no network). Fix: on a machine that reaches api.nuget.org, run ` +
+      `\`ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node --foreground-scripts\`, ` +
       `with the CUDA 12 and cuDNN 9 runtime libraries installed${provider === 'tensorrt' ? ' and TensorRT 10 (libnvinfer.so.10)' : ''}. onnxruntime said: ${detail}`
     );
   }

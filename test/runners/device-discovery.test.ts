@@ -8,10 +8,12 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { currentEnvironment, environmentKey, environmentWithDevices } from '../../src/environment';
 import {
   GPU_PROVIDERS,
+  cacheKey,
   discoverDevices,
   explainFailure,
   forgetDiscoveredDevices,
   listGpus,
+  machineContext,
   probeModel,
   providerAvailability,
 } from '../../src/runners/device-discovery';
@@ -117,5 +119,23 @@ describe('device discovery', () => {
     // Results measured where discovery found other devices are not reused.
     expect(environmentKey(env)).not.toBe(environmentKey(plain));
     expect(environmentKey(await environmentWithDevices())).toBe(environmentKey(env));
+  });
+});
+
+describe('the on-disk answer', () => {
+  it('is keyed by the onnxruntime-node install it probed: its folder and version', () => {
+    const context = machineContext();
+    expect(context.bindingDir).toContain('onnxruntime-node');
+    expect(cacheKey({ ...context, bindingDir: '/another/project/node_modules/onnxruntime-node/bin' })).not.toBe(cacheKey(context));
+    expect(cacheKey({ ...context, onnxruntime: '0.0.1' })).not.toBe(cacheKey(context));
+    expect(cacheKey({ ...context })).toBe(cacheKey(context));
+  });
+
+  it('explains a missing provider without notes about this repository', () => {
+    const context = { bindingDir: '/ort/bin', platform: 'linux', arch: 'x64', onnxruntime: '1.30.0', libraries: {} };
+    for (const provider of GPU_PROVIDERS) {
+      const reason = explainFailure(provider, 'Failed to load shared library; No supported adapters', 'libvulkan.so.1: cannot open', context);
+      expect(reason).not.toMatch(/this project|\.device\/setup\.sh|lent GPU machine/);
+    }
   });
 });
