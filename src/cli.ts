@@ -181,7 +181,8 @@ function clean(root: string, keepLast: boolean): void {
   let removed = 0;
   for (const entry of fs.readdirSync(root)) {
     const dir = path.join(root, entry);
-    if (!fs.statSync(dir).isDirectory()) continue;
+    // Module folders only: '.cache' (TensorRT timing caches) and the lock are the workspace's own.
+    if (entry.startsWith('.') || !fs.statSync(dir).isDirectory()) continue;
     const current = workspace.readStatus(entry)?.runDir;
     for (const run of fs.readdirSync(dir).filter((r) => r.startsWith('run-') && r !== current)) {
       fs.rmSync(path.join(dir, run), { recursive: true, force: true });
