@@ -1,0 +1,72 @@
+/**
+ * The script of a serving worker thread: creates the module's session from the recipe in
+ * workerData, then runs calls one at a time as messages arrive. onnxruntime-node's run blocks the
+ * thread that calls it; here that is this worker, not the service's event loop.
+ */
+import { parentPort, workerData } from 'worker_threads';
+import { errorText } from '../errors';
+import type { RunnerSession } from '../runners/runner';
+import { createRecipeSession, type SessionRecipe } from './session-recipe';
+import { fromWire, toWire, type WireFeeds } from './tensor-wire';
+
+export interface WorkerInit {
+  recipe: SessionRecipe;
+  threads: number;
+  /** Whether other workers share the cores (then idle intra-op threads must not spin). */
+  shared: boolean;
+}
+
+/** 'crash' makes the worker die as an uncaught exception would: tests use it (terminate() is unsafe, see WorkerPool.release). */
+export type ToWorker = { kind: 'run'; id: number; feeds: WireFeeds } | { kind: 'release' } | { kind: 'crash' };
+export type FromWorker =
+  | { kind: 'ready' }
+  | { kind: 'failed'; message: string }
+  | { kind: 'result'; id: number; outputs: WireFeeds }
+  | { kind: 'error'; id: number; message: string }
+  | { kind: 'released' };
+
+const port = parentPort;
+if (!port) throw new Error('worker-main runs as a worker thread of a served session');
+const init = workerData as WorkerInit;
+let session: RunnerSession | undefined;
+const loading = createRecipeSession(init.recipe, init.threads, init.shared).then(
+  (created) => {
+    session = created;
+    port.postMessage({ kind: 'ready' } satisfies FromWorker);
+  },
+  (error) => port.postMessage({ kind: 'failed', message: errorText(error) } satisfies FromWorker),
+);
+
+port.on('message', (message: ToWorker) => {
+  if (message.kind === 'crash') throw new Error('crash requested');
+  if (message.kind === 'release') {
+    // After a load in progress, so that the session it makes is released too.
+    void loading.then(async () => {
+      const releasing = session;
+      session = undefined;
+      await releasing?.release().catch(() => {});
+      port.postMessage({ kind: 'released' } satisfies FromWorker);
+      port.close(); // nothing else keeps the thread alive: it exits
+    });
+    return;
+  }
+  void run(message.id, message.feeds);
+});
+
+async function run(id: number, feeds: WireFeeds): Promise<void> {
+  try {
+    if (!session) throw new Error('the session is not loaded (released, or loading failed)');
+    const outputs = await session.run(fromWire(feeds));
+    // The outputs are ours alone: they move to the main thread without a copy where their buffers allow.
+    let packed = toWire(outputs, true, init.recipe.module);
+    try {
+      port!.postMessage({ kind: 'result', id, outputs: packed.wire } satisfies FromWorker, packed.transfer);
+    } catch {
+      // Buffers onnxruntime allocated outside V8 cannot be transferred: send copies instead.
+      packed = toWire(outputs, false, init.recipe.module);
+      port!.postMessage({ kind: 'result', id, outputs: packed.wire } satisfies FromWorker, packed.transfer);
+    }
+  } catch (error) {
+    port!.postMessage({ kind: 'error', id, message: errorText(error) } satisfies FromWorker);
+  }
+}
