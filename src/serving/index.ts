@@ -4,3 +4,4 @@ export { recipeForSelected, type SessionRecipe, type CandidateRecipe, type Sourc
 export { ServingConfigInput, resolveServingConfig, batchingFromProfile, type ServingConfig } from './serving-config';
 export { recordedInputs, warmUp } from './warmup';
 export { serveSelected } from './serve-module';
+export { servePipeline, releasePipeline, type ServePipelineOptions } from './serve-pipeline';
