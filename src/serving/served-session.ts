@@ -48,7 +48,7 @@ export async function createServedSession(recipe: SessionRecipe, options: Served
     config.maxBatchSize = 1;
     config.batchingReason = 'batching off: the module has no batch axis';
   }
-  const pool = await WorkerPool.start(recipe, config.workers, config.threadsPerWorker);
+  const pool = await WorkerPool.start(recipe, config.workers, config.threadsPerWorker, config.workerNice);
   const batcher = config.maxBatchSize > 1 ? new Batcher(pool, { module: recipe.module, maxBatchSize: config.maxBatchSize, maxDelayMs: config.maxDelayMs }) : undefined;
   const fixedShapes = recipe.kind === 'candidate' ? recipe.artifact.fixedShapes : recipe.fixedShapes;
   // Calls running (one per worker) plus those allowed to wait.

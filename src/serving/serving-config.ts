@@ -28,6 +28,12 @@ export class ServingConfigInput {
   @IsOptional() @IsInt() @Min(1) @Max(4096) maxBatchSize?: number;
   /** Calls that may wait for a worker; past this, calls are rejected with code 'NAV_QUEUE_FULL'. @default 64 */
   @IsOptional() @IsInt() @Min(0) @Max(1_000_000) maxQueue?: number;
+  /**
+   * Nice value of the worker threads (Linux; ignored elsewhere): a service's event loop mostly
+   * sleeps, and when a request or /health arrives it should get a core at once rather than wait
+   * behind inference. 0 keeps the workers at the event loop's priority. @default 10
+   */
+  @IsOptional() @IsInt() @Min(0) @Max(19) workerNice?: number;
 }
 
 /** The settings after validation, with every default filled in. */
@@ -38,11 +44,13 @@ export interface ServingConfig {
   maxDelayMs: number;
   maxBatchSize: number;
   maxQueue: number;
+  workerNice: number;
   /** Why batching is on or off with these limits, for load reports. */
   batchingReason: string;
 }
 
 export const DEFAULT_MAX_QUEUE = 64;
+export const DEFAULT_WORKER_NICE = 10;
 
 /** Batching pays at a batch size when its profiled throughput beats batch 1's by this factor. */
 const BATCH_GAIN = 1.1;
@@ -66,6 +74,7 @@ export function resolveServingConfig(
     maxBatchSize: valid.maxBatchSize ?? profiled.maxBatchSize,
     maxDelayMs: valid.maxDelayMs ?? profiled.maxDelayMs,
     maxQueue: valid.maxQueue ?? DEFAULT_MAX_QUEUE,
+    workerNice: valid.workerNice ?? DEFAULT_WORKER_NICE,
     batchingReason: valid.maxBatchSize !== undefined ? `maxBatchSize ${valid.maxBatchSize} from the config` : profiled.reason,
   };
 }

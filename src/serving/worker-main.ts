@@ -3,6 +3,9 @@
  * workerData, then runs calls one at a time as messages arrive. onnxruntime-node's run blocks the
  * thread that calls it; here that is this worker, not the service's event loop.
  */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { parentPort, workerData } from 'worker_threads';
 import { errorText } from '../errors';
 import type { RunnerSession } from '../runners/runner';
@@ -14,6 +17,8 @@ export interface WorkerInit {
   threads: number;
   /** Whether other workers share the cores (then idle intra-op threads must not spin). */
   shared: boolean;
+  /** Nice value for this thread; onnxruntime's intra-op threads, created with the session, inherit it. */
+  nice: number;
 }
 
 /** 'crash' makes the worker die as an uncaught exception would: tests use it (terminate() is unsafe, see WorkerPool.release). */
@@ -29,6 +34,7 @@ const port = parentPort;
 if (!port) throw new Error('worker-main runs as a worker thread of a served session');
 const init = workerData as WorkerInit;
 let session: RunnerSession | undefined;
+lowerPriority(init.nice);
 const loading = createRecipeSession(init.recipe, init.threads, init.shared).then(
   (created) => {
     session = created;
@@ -68,5 +74,19 @@ async function run(id: number, feeds: WireFeeds): Promise<void> {
     }
   } catch (error) {
     port!.postMessage({ kind: 'error', id, message: errorText(error) } satisfies FromWorker);
+  }
+}
+
+/**
+ * Linux gives each thread its own nice value, and os.setPriority takes a thread id there:
+ * /proc/thread-self names this thread's. Elsewhere (or without /proc) the worker keeps its priority.
+ */
+function lowerPriority(nice: number): void {
+  if (nice === 0 || process.platform !== 'linux') return;
+  try {
+    const tid = Number(path.basename(fs.readlinkSync('/proc/thread-self')));
+    if (tid > 0 && tid !== process.pid) os.setPriority(tid, nice);
+  } catch {
+    // A container without /proc or a refused setpriority: the worker runs at normal priority.
   }
 }

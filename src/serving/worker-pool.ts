@@ -48,8 +48,8 @@ export class WorkerPool {
   ) {}
 
   /** Starts `size` workers and waits until each has loaded its session; rejects (and stops them) when one cannot. */
-  static async start(recipe: SessionRecipe, size: number, threads: number): Promise<WorkerPool> {
-    const pool = new WorkerPool(recipe, { recipe, threads, shared: size > 1 }, size);
+  static async start(recipe: SessionRecipe, size: number, threads: number, nice = 0): Promise<WorkerPool> {
+    const pool = new WorkerPool(recipe, { recipe, threads, shared: size > 1, nice }, size);
     const starts = Array.from({ length: size }, () => pool.spawn());
     const results = await Promise.allSettled(starts);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
