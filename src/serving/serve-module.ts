@@ -28,6 +28,7 @@ export async function serveSelected(
     isSource: false,
     reason: `${status.selected.reason}; served by ${session.config.workers} worker(s) x ${session.config.threadsPerWorker} thread(s)`,
   });
+  await module.releaseSource(); // a main-thread copy loaded during capture; recreated only for inputs the served session refuses
   const { config } = session;
   return {
     session,

@@ -28,7 +28,9 @@ export async function servePipeline(target: object, options: ServePipelineOption
     resolveServingConfig(serving, { module: name }); // a wrong setting is the user's to fix: it throws, not falls back
     try {
       const status = workspace.readStatus(name);
-      if (status) {
+      // loadOptimized keeps the original where the cached selection does not apply (model changed, load failed): so does serving.
+      const selectionApplies = status && !(module.binding.isSource && status.selected.key !== status.baseline);
+      if (status && selectionApplies) {
         report[name] = (await serveSelected(module, status, workspace.moduleDir(name), serving)).report;
       } else {
         const session = await createServedSession(
