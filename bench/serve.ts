@@ -31,7 +31,8 @@ const CASES: Case[] = [
   { id: 'c', label: 'selection, workers', args: ['--serve', 'workers', '--max-batch', '1'] },
   { id: 'd', label: 'workers + batching', args: ['--serve', 'workers'] },
 ];
-const CONCURRENCY = [1, 4, 16];
+/** 0: no load at all, only the /health probe: the machine's own floor for /health (other tenants, scheduling). */
+const CONCURRENCY = [0, 1, 4, 16];
 
 interface RunResult {
   case: string;
@@ -114,7 +115,7 @@ async function load(port: number, concurrency: number, seconds: number, body: Bu
     requests: latencies.length,
     rejected503,
     errors,
-    throughput: latencies.length / elapsed,
+    throughput: concurrency === 0 ? NaN : latencies.length / elapsed,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
     healthP50Ms: percentile(health as number[], 50),
@@ -184,9 +185,11 @@ async function main(): Promise<void> {
   console.log('---------------------------|----|-----------------------|--------|--------|-------------|-------------|-----------------|--------|----');
   for (const c of CASES) {
     for (const concurrency of CONCURRENCY) {
-      const runs = all.filter((r) => r.case === c.id && r.concurrency === concurrency).sort((x, y) => x.throughput - y.throughput);
+      // The median round by throughput (by /health p99 for the idle runs); with 2 rounds, the better one.
+      const key = (r: RunResult) => (concurrency === 0 ? -r.healthP99Ms : r.throughput);
+      const runs = all.filter((r) => r.case === c.id && r.concurrency === concurrency).sort((x, y) => key(x) - key(y));
       const mid = runs[runs.length >> 1];
-      const spread = `${fmt(runs[0].throughput)}-${fmt(runs[runs.length - 1].throughput)}`;
+      const spread = concurrency === 0 ? 'idle' : `${fmt(runs[0].throughput)}-${fmt(runs[runs.length - 1].throughput)}`;
       console.log(
         `(${c.id}) ${c.label.padEnd(22)} | ${String(concurrency).padEnd(2)} | ${`${fmt(mid.throughput)} (${spread})`.padEnd(21)} | ${fmt(mid.p50Ms).padStart(6)} | ${fmt(mid.p99Ms).padStart(6)} | ${fmt(mid.healthP50Ms, 2).padStart(11)} | ${fmt(mid.healthP99Ms, 2).padStart(11)} | ${`${fmt(mid.loopDelayP99Ms)}/${fmt(mid.loopDelayMaxMs, 0)}`.padStart(15)} | ${fmt(mid.rssMb, 0).padStart(6)} | ${mid.rejected503}`,
       );

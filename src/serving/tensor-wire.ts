@@ -14,8 +14,8 @@ export type WireFeeds = Record<string, WireTensor>;
 /**
  * Feeds ready for postMessage, and the buffers to transfer with them. `owned`: nobody else holds
  * these buffers (a batch we concatenated, a worker's outputs), so they move without a copy. The
- * caller's own buffers are copied once (only the viewed bytes, never a whole pooled buffer) and the
- * copy moves: the caller keeps its tensors intact.
+ * caller's own buffers are copied (only the viewed bytes, never a whole pooled buffer): the caller
+ * keeps its tensors intact.
  */
 export function toWire(feeds: Feeds, owned: boolean, module: string): { wire: WireFeeds; transfer: ArrayBuffer[] } {
   const wire: WireFeeds = {};
@@ -35,9 +35,18 @@ export function toWire(feeds: Feeds, owned: boolean, module: string): { wire: Wi
     }
     const view = data as unknown as Uint8Array;
     const whole = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer;
-    const moved = owned && whole && !transfer.has(view.buffer as ArrayBuffer) ? view : (view.slice() as Uint8Array);
-    transfer.add(moved.buffer as ArrayBuffer);
-    wire[name] = { type: tensor.type, dims: tensor.dims, data: moved as unknown as Tensor['data'] };
+    if (whole && owned && !transfer.has(view.buffer as ArrayBuffer)) {
+      transfer.add(view.buffer as ArrayBuffer);
+      wire[name] = { type: tensor.type, dims: tensor.dims, data };
+    } else if (whole) {
+      // Structured clone copies it into the message, outside this thread's heap: no buffer here for the GC to account.
+      wire[name] = { type: tensor.type, dims: tensor.dims, data };
+    } else {
+      // Clone would copy the whole underlying buffer: copy only the viewed bytes, and move the copy.
+      const copy = view.slice() as Uint8Array;
+      transfer.add(copy.buffer as ArrayBuffer);
+      wire[name] = { type: tensor.type, dims: tensor.dims, data: copy as unknown as Tensor['data'] };
+    }
   }
   return { wire, transfer: [...transfer] };
 }
