@@ -1,4 +1,5 @@
 import { NavigatorError } from '../errors';
+import { capturesGraph, staticShapes } from '../runners/onnx-webgpu';
 import { shapesMatch } from '../runners/ort-session';
 import type { Feeds, RunnerSession } from '../runners/runner';
 import type { PerformanceResult } from '../status';
@@ -48,9 +49,13 @@ export async function createServedSession(recipe: SessionRecipe, options: Served
     config.maxBatchSize = 1;
     config.batchingReason = 'batching off: the module has no batch axis';
   }
+  const fixedShapes = acceptedShapes(recipe);
+  if (fixedShapes && config.maxBatchSize > 1) {
+    config.maxBatchSize = 1;
+    config.batchingReason = 'batching off: the session only takes fixed input shapes';
+  }
   const pool = await WorkerPool.start(recipe, config.workers, config.threadsPerWorker, config.workerNice);
   const batcher = config.maxBatchSize > 1 ? new Batcher(pool, { module: recipe.module, maxBatchSize: config.maxBatchSize, maxDelayMs: config.maxDelayMs }) : undefined;
-  const fixedShapes = recipe.kind === 'candidate' ? recipe.artifact.fixedShapes : recipe.fixedShapes;
   // Calls running (one per worker) plus those allowed to wait.
   const limit = config.workers + config.maxQueue;
   let outstanding = 0;
@@ -87,4 +92,11 @@ export async function createServedSession(recipe: SessionRecipe, options: Served
       await pool.release();
     },
   };
+}
+
+/** The only input shapes the session takes, where it has such: as the runner's own session decides (graph capture replays one shape). */
+function acceptedShapes(recipe: SessionRecipe): Record<string, number[]> | undefined {
+  if (recipe.kind === 'source') return recipe.fixedShapes;
+  if (recipe.runner === 'OnnxWebGPU' && capturesGraph(recipe.variant.settings)) return staticShapes(recipe.signature, recipe.artifact);
+  return recipe.artifact.fixedShapes;
 }

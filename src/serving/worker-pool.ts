@@ -162,7 +162,13 @@ export class WorkerPool {
       for (const call of this.queue.splice(0)) call.reject(this.error(`no worker can load the session: ${this.brokenReason}`, 'load the module again'));
       return;
     }
-    this.spawn().catch(() => {}); // its failure is counted at its own 'exit'
+    try {
+      this.spawn().catch(() => {}); // its failure is counted at its own 'exit'
+    } catch (error) {
+      // The Worker could not even be created (the script is gone, threads are exhausted): stop here.
+      this.brokenReason = `a replacement worker could not start (${error instanceof Error ? error.message : String(error)})`;
+      for (const call of this.queue.splice(0)) call.reject(this.error(`no worker can run the call: ${this.brokenReason}`, 'load the module again'));
+    }
   }
 
   private pump(): void {
