@@ -1,36 +1,117 @@
 /**
- * Sample (c): a service that gets the optimized pipeline injected through the container.
- * `bootstrap` optimizes every @pipeline class where needed (or only loads the cache with
- * optimize: 'never') and returns the tsyringe container.
+ * Sample (c): an HTTP service (node:http) that gets the optimized pipeline injected through
+ * bootstrap. By default the modules run in worker threads, so the event loop stays free for /health
+ * and request parsing while the models run.
  *
- *   node dist/samples/service.js [never|if-missing|always]
+ *   node dist/samples/service.js [--optimize never|if-missing|always] [--serve workers|main|original] [--max-batch N] [--port P]
+ *
+ *   POST /analyze   body: 192x192 RGB bytes (110592 bytes)  ->  {"regions":[{x,y,label,score} x 4]}
+ *   GET  /health    ->  {"ok":true}
+ *   GET  /stats     ->  event-loop delay p50/p99 and RSS since the last /stats (for bench/serve)
+ *
+ * --serve: workers (default): worker threads with batching where the profile says it pays;
+ * main: the optimized selection on the main thread; original: the original models on the main thread.
  */
 import 'reflect-metadata';
+import * as http from 'http';
+import { monitorEventLoopDelay } from 'perf_hooks';
 import { inject, injectable } from 'tsyringe';
-import { bootstrap, pipeline } from '../src';
-import { TextToImagePipeline, sampleDataloader } from './text-to-image';
-
-// The sample pipeline class, made injectable and known to bootstrap, with its dataloader.
-@pipeline<ImagePipeline>({ dataloader: () => sampleDataloader, call: (p, prompts: string[]) => p.generate(prompts), config: { runners: ['OnnxCPU'] } })
-class ImagePipeline extends TextToImagePipeline {}
+import { BOOTSTRAP_SERVING, bootstrap, NavigatorError, releasePipeline } from '../src';
+import type { ServingConfigInput } from '../src/serving';
+import { IMAGE_SIZE, VisionPipeline, type Region } from './vision-pipeline';
 
 @injectable()
-class ThumbnailService {
-  constructor(@inject(ImagePipeline) private readonly images: ImagePipeline) {}
+export class AnalyzeService {
+  constructor(@inject(VisionPipeline) readonly vision: VisionPipeline) {}
 
-  async thumbnail(prompt: string): Promise<string> {
-    const image = await this.images.generate([prompt]);
-    const pixels = image.data as Float32Array;
-    const mean = pixels.reduce((s, v) => s + v, 0) / pixels.length;
-    return `${prompt}: ${image.dims.join('x')} image, mean ${mean.toFixed(3)}, denoiser on ${this.images.denoiser.binding.format}/${this.images.denoiser.binding.runner}`;
+  analyze(body: Buffer): Promise<Region[]> {
+    if (body.length !== IMAGE_SIZE * IMAGE_SIZE * 3) {
+      throw new NavigatorError(`the body has ${body.length} bytes`, { subject: 'POST /analyze', fix: `send ${IMAGE_SIZE}x${IMAGE_SIZE} RGB bytes (${IMAGE_SIZE * IMAGE_SIZE * 3})` });
+    }
+    return this.vision.analyze(new Uint8Array(body.buffer, body.byteOffset, body.length));
   }
 }
 
+export interface ServiceOptions {
+  optimize: 'never' | 'if-missing' | 'always';
+  serve: 'workers' | 'main' | 'original';
+  /** Serving settings for --serve workers (e.g. maxBatchSize: 1 to turn batching off). */
+  serving: ServingConfigInput;
+  port: number;
+}
+
+/** Bootstraps the pipeline and starts listening on 127.0.0.1; resolves with the server and a stop function. */
+export async function startService(options: ServiceOptions): Promise<{ server: http.Server; port: number; describe: string[]; stop(): Promise<void> }> {
+  const container = await bootstrap({ optimize: options.optimize, pipelines: [VisionPipeline], serving: options.serve === 'workers' ? options.serving : undefined });
+  const service = container.resolve(AnalyzeService);
+  const { vision } = service;
+  if (options.serve === 'original') await releasePipeline(vision); // back to the original models, on the main thread
+  const serving = container.resolve<Record<string, Record<string, string>>>(BOOTSTRAP_SERVING).VisionPipeline ?? {};
+  const describe = [vision.detector, vision.classifier].map((m) => `${m.describe()}${serving[m.name ?? ''] ? `\n    ${serving[m.name ?? '']}` : ''}`);
+
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  const server = http.createServer((request, response) => {
+    const answer = (status: number, body: unknown) => {
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(body));
+    };
+    if (request.method === 'GET' && request.url === '/health') return answer(200, { ok: true });
+    if (request.method === 'GET' && request.url === '/stats') {
+      const stats = { loopDelayP50Ms: loopDelay.percentile(50) / 1e6, loopDelayP99Ms: loopDelay.percentile(99) / 1e6, loopDelayMaxMs: loopDelay.max / 1e6, rssMb: process.memoryUsage().rss / 2 ** 20 };
+      loopDelay.reset();
+      return answer(200, stats);
+    }
+    if (request.method !== 'POST' || request.url !== '/analyze') return answer(404, { error: 'GET /health, GET /stats or POST /analyze' });
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      Promise.resolve()
+        .then(() => service.analyze(Buffer.concat(chunks)))
+        .then(
+          (regions) => answer(200, { regions }),
+          // A full queue is the service being busy, not a fault: 503 tells clients to retry later.
+          (error) => answer(error instanceof NavigatorError && error.code === 'NAV_QUEUE_FULL' ? 503 : error instanceof NavigatorError && error.subject === 'POST /analyze' ? 400 : 500, { error: error instanceof Error ? error.message : String(error) }),
+        );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(options.port, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    server,
+    port,
+    describe,
+    async stop() {
+      loopDelay.disable();
+      await new Promise((resolve) => server.close(resolve));
+      await releasePipeline(vision); // ends the worker threads
+    },
+  };
+}
+
+function parseArgs(argv: string[]): ServiceOptions {
+  const value = (flag: string, fallback: string) => {
+    const at = argv.indexOf(flag);
+    return at >= 0 && argv[at + 1] ? argv[at + 1] : fallback;
+  };
+  const maxBatch = value('--max-batch', '');
+  return {
+    optimize: value('--optimize', 'if-missing') as ServiceOptions['optimize'],
+    serve: value('--serve', 'workers') as ServiceOptions['serve'],
+    serving: maxBatch ? { maxBatchSize: Number(maxBatch) } : {},
+    port: Number(value('--port', '8080')),
+  };
+}
+
 async function main(): Promise<void> {
-  const mode = (process.argv[2] ?? 'if-missing') as 'never' | 'if-missing' | 'always';
-  const container = await bootstrap({ optimize: mode });
-  const service = container.resolve(ThumbnailService);
-  console.log(await service.thumbnail('a lighthouse at dusk'));
+  const options = parseArgs(process.argv.slice(2));
+  if (!['workers', 'main', 'original'].includes(options.serve)) throw new NavigatorError(`unknown --serve "${options.serve}"`, { fix: 'use workers, main or original' });
+  const service = await startService(options);
+  for (const line of service.describe) console.log(`  ${line}`);
+  console.log(`listening on http://127.0.0.1:${service.port} (POST /analyze, GET /health, GET /stats)`);
+  const stop = () => void service.stop().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
 }
 
 if (require.main === module) {

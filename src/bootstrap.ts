@@ -5,6 +5,8 @@ import type { OptimizeStatus } from './core/status';
 import { LoadResult, Optimizer } from './optimizer/optimizer';
 import { Progress } from './report/progress';
 import { pipelineClasses, pipelineOptionsOf } from './scanner';
+import { servePipeline } from './serving/serve-pipeline';
+import type { ServingConfigInput } from './serving/serving-config';
 
 export interface BootstrapOptions {
   /**
@@ -20,11 +22,17 @@ export interface BootstrapOptions {
   pipelines?: (new (...args: never[]) => object)[];
   /** Global config, over each pipeline's own `@pipeline({ config })`. */
   config?: OptimizeConfig;
+  /** Serve every module from worker threads (src/serving): `{}` for the defaults. @default undefined: modules run on the main thread */
+  serving?: ServingConfigInput;
+  /** Per-module serving settings over `serving`, by navModule name. */
+  servingModules?: Record<string, ServingConfigInput>;
 }
 
 /** Token under which bootstrap registers what it did per pipeline class name. */
 export const BOOTSTRAP_RESULTS = 'model-navigator:bootstrap-results';
 export type BootstrapResults = Record<string, OptimizeStatus | LoadResult>;
+/** Token under which bootstrap registers, per pipeline class name, how each module is served (with `serving`). */
+export const BOOTSTRAP_SERVING = 'model-navigator:bootstrap-serving';
 
 /**
  * Collects the @pipeline classes, registers each as a singleton, optimizes it where the flag says,
@@ -43,6 +51,7 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Depende
   if (pipelines.length === 0) {
     new Progress(false).warn('bootstrap found no @pipeline() classes: import the files that declare them before calling bootstrap, or pass bootstrap({ pipelines: [...] })');
   }
+  const serving: Record<string, Record<string, string>> = {};
   for (const cls of pipelines) {
     const token = cls as unknown as InjectionToken<object>;
     if (!container.isRegistered(token)) container.registerSingleton(token as never);
@@ -58,7 +67,10 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Depende
       if (mode !== 'never') new Progress(false).warn(`${cls.name} has no @pipeline({ dataloader }); loading cached results only`);
       results[cls.name] = await optimizer.loadOptimized(instance, { workspace });
     }
+    // Worker sessions replace the main-thread bindings, warmed up, before the service takes traffic.
+    if (options.serving) serving[cls.name] = await servePipeline(instance, { workspace, serving: options.serving, modules: options.servingModules });
   }
   container.register(BOOTSTRAP_RESULTS, { useValue: results });
+  container.register(BOOTSTRAP_SERVING, { useValue: serving });
   return container;
 }

@@ -3,7 +3,7 @@ import 'reflect-metadata';
 export { navModule, optimizeConfig, pipeline, type PipelineOptions } from '../decorators';
 export { OnnxModule, type NavModuleOptions, type BindingInfo } from './module/onnx-module';
 export { optimize, loadOptimized } from './api';
-export { bootstrap, BOOTSTRAP_RESULTS, type BootstrapOptions, type BootstrapResults } from './bootstrap';
+export { bootstrap, BOOTSTRAP_RESULTS, BOOTSTRAP_SERVING, type BootstrapOptions, type BootstrapResults } from './bootstrap';
 export { Optimizer, type LoadResult } from './optimizer/optimizer';
 export { defaultTolerances, type OptimizeConfig, type ModuleOptimizeConfig } from './config/resolve';
 export { strategies, type Strategy } from './config/strategy';
@@ -17,3 +17,14 @@ export type { Feeds } from './core/feeds';
 export type { ModuleStatus, OptimizeStatus, CandidateStatus, PerformanceResult } from './core/status';
 export type { ModuleSignature, TensorSpec } from './core/signature';
 export { discoverDevices } from './runners/device-discovery';
+export {
+  createServedSession,
+  servePipeline,
+  releasePipeline,
+  serveSelected,
+  warmUp,
+  recordedInputs,
+  ServingConfigInput,
+  type ServedSession,
+  type SessionRecipe,
+} from './serving';

@@ -9,6 +9,8 @@ export interface ErrorContext {
   subject?: string;
   /** What the user can do about it. */
   fix?: string;
+  /** Stable, machine-readable kind of error, for callers that map errors to answers (e.g. 'NAV_QUEUE_FULL' to HTTP 503). */
+  code?: string;
   cause?: unknown;
 }
 
@@ -16,6 +18,7 @@ export class NavigatorError extends Error {
   readonly module?: string;
   readonly subject?: string;
   readonly fix?: string;
+  readonly code?: string;
 
   constructor(problem: string, context: ErrorContext = {}) {
     super(formatMessage(problem, context), context.cause === undefined ? undefined : { cause: context.cause });
@@ -23,6 +26,7 @@ export class NavigatorError extends Error {
     this.module = context.module;
     this.subject = context.subject;
     this.fix = context.fix;
+    this.code = context.code;
   }
 }
 

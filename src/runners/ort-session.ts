@@ -22,7 +22,8 @@ export async function createOrtSession(
   };
 }
 
-function shapesMatch(feeds: Feeds, fixed: Record<string, number[]>): boolean {
+/** Whether every fixed input has exactly these dims (inputs not listed may have any shape). */
+export function shapesMatch(feeds: Feeds, fixed: Record<string, number[]>): boolean {
   for (const [name, dims] of Object.entries(fixed)) {
     const tensor = feeds[name];
     if (!tensor || tensor.dims.length !== dims.length) return false;
