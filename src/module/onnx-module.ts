@@ -62,6 +62,8 @@ export interface ModuleControl {
   useOriginal(on: boolean): void;
   /** Frees the original model's session (it is created again when needed); the route stays. */
   releaseSource(): Promise<void>;
+  /** The session calls go to while bound (also while A/B timing sets it aside); undefined on the original. */
+  boundSession(): RunnerSession | undefined;
 }
 
 const controls = new WeakMap<object, ModuleControl>();
@@ -198,6 +200,10 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
           this.route = this.setAside;
           this.setAside = undefined;
         }
+      },
+      boundSession: () => {
+        const bound = this.route.kind === 'bound' ? this.route : this.setAside;
+        return bound?.kind === 'bound' ? bound.session : undefined;
       },
       releaseSource: async () => {
         const source = this.sourceSession;

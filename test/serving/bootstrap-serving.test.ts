@@ -2,6 +2,7 @@ import * as path from 'path';
 import { container as rootContainer } from 'tsyringe';
 import { bootstrap, BOOTSTRAP_SERVING, navModule, OnnxModule, pipeline, releasePipeline } from '../../src';
 import type { Feeds, ServedSession } from '../../src';
+import { controlOf } from '../../src/module/onnx-module';
 import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
 
 const dir = tempDir();
@@ -35,7 +36,7 @@ describe('bootstrap with serving', () => {
       const got = y.data as Float32Array;
       (expected.y.data as Float32Array).forEach((value, k) => expect(got[k]).toBeCloseTo(value, 5));
     }
-    const session = (instance.model as unknown as { selected: ServedSession }).selected;
+    const session = controlOf(instance.model as OnnxModule<unknown, unknown>).boundSession() as ServedSession;
     const workers = session.pool.workers;
     expect(workers).toHaveLength(2);
     await releasePipeline(instance);
