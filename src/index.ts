@@ -13,7 +13,7 @@ export { registerFormat, registerRunner, formatRegistry, runnerRegistry } from '
 export type { Format, ModelArtifact, ConversionContext, ConversionResult } from './core/plugin';
 export type { Precision } from './core/precision';
 export type { Runner, RunnerSession, RunnerVariant, Availability } from './core/plugin';
-export type { Feeds } from './core/feeds';
+export type { Feeds, Tensors } from './core/feeds';
 export type { ModuleStatus, OptimizeStatus, CandidateStatus, PerformanceResult } from './core/status';
 export type { ModuleSignature, TensorSpec } from './core/signature';
 export { discoverDevices } from './runners/device-discovery';
