@@ -14,14 +14,17 @@ export interface ModuleEntry {
   ownConfig: ModuleOptimizeConfig | undefined;
 }
 
-/** The annotated modules of a pipeline instance, or the standalone modules for a function target. */
+/** The annotated modules of a pipeline instance, the standalone modules for a function target, or one declared module. */
 export function scanModules(target: object): ModuleEntry[] {
-  if (typeof target === 'function') {
-    return [...standaloneModules].map((module) => ({
-      name: module.name as string,
-      module,
-      ownConfig: module.optimizeConfig,
-    }));
+  if (typeof target === 'function') return standaloneEntries();
+  if (target instanceof OnnxModule) {
+    if (!target.name) {
+      throw new NavigatorError('the module has no name', {
+        subject: typeof target.model === 'string' ? target.model : 'model bytes',
+        fix: "declare it first: navModule(module, { name: 'encoder' })",
+      });
+    }
+    return [{ name: target.name, module: target, ownConfig: target.optimizeConfig }];
   }
   const entries: ModuleEntry[] = [];
   for (const cls of classChain(target.constructor)) {
@@ -44,6 +47,11 @@ export function scanModules(target: object): ModuleEntry[] {
     }
   }
   return entries;
+}
+
+/** The modules declared without a class: `navModule(model, options)`, `OnnxModule.create(..., { name })`, interceptSessions. */
+export function standaloneEntries(): ModuleEntry[] {
+  return [...standaloneModules].map((module) => ({ name: module.name as string, module, ownConfig: module.optimizeConfig }));
 }
 
 /** The classes decorated with `@pipeline()`. */

@@ -11,7 +11,7 @@ import { environmentKey, environmentWithDevices } from '../environment';
 import { controlOf } from '../module/onnx-module';
 import { Progress } from '../report/progress';
 import { formatCandidates, formatReport } from '../report/table';
-import { ModuleEntry, pipelineOptionsOf, scanModules } from '../scanner';
+import { ModuleEntry, pipelineOptionsOf, scanModules, standaloneEntries } from '../scanner';
 import { writeFileAtomic, writeJsonAtomic } from '../workspace/atomic';
 import { hashConfig, hashModel, toPlain } from '../workspace/hash';
 import { Workspace } from '../workspace/workspace';
@@ -108,9 +108,13 @@ export class Optimizer {
     }
   }
 
-  /** Rebinds every module of the target (or every module seen so far) to its cached selection. */
+  /**
+   * Rebinds every module of the target to its cached selection; with no target, every module seen so
+   * far and every standalone module (such as the sessions interceptSessions made).
+   */
   async loadOptimized(target?: OptimizeTarget, options: { workspace?: string } = {}): Promise<LoadResult> {
     const workspace = new Workspace(options.workspace);
+    if (!target) for (const entry of standaloneEntries()) this.known.set(entry.name, entry);
     const entries = target ? this.modulesOf(target) : [...this.known.values()];
     const modules: Record<string, string> = {};
     const loadable: { entry: ModuleEntry; status: ModuleStatus }[] = [];
