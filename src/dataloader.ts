@@ -1,8 +1,8 @@
 import { NavigatorError } from './core/errors';
 
-/** One dataloader item: the batch size first, then the arguments of one pipeline call. */
-export type DataloaderItem = readonly [number, ...unknown[]];
-export type Dataloader = Iterable<DataloaderItem> | AsyncIterable<DataloaderItem>;
+/** One dataloader item: the batch size first, then the arguments of one pipeline call (`Args`, typed from the method or function it runs). */
+export type DataloaderItem<Args extends readonly unknown[] = unknown[]> = readonly [number, ...Args];
+export type Dataloader<Args extends readonly unknown[] = unknown[]> = Iterable<DataloaderItem<Args>> | AsyncIterable<DataloaderItem<Args>>;
 
 /** Reads a dataloader into an array (it is run more than once) and checks each item's shape. */
 export async function collectItems(dataloader: Dataloader): Promise<DataloaderItem[]> {

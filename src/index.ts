@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 
-export { navModule, optimizeConfig, pipeline, type PipelineOptions } from '../decorators';
+export { navModule, optimizeConfig, pipeline, type PipelineOptions, type MethodName, type MethodArgs } from '../decorators';
 export { OnnxModule, type NavModuleOptions, type BindingInfo } from './module/onnx-module';
-export { optimize, loadOptimized } from './api';
+export { optimize, loadOptimized, type PipelineOptimizeConfig } from './api';
 export { interceptSessions, type InterceptOptions, type InterceptedModel, type Interception } from './intercept';
 export { bootstrap, BOOTSTRAP_RESULTS, type BootstrapOptions, type BootstrapResults } from './bootstrap';
 export { Optimizer, type LoadResult } from './optimizer/optimizer';
