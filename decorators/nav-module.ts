@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import { checkModuleName } from '../src/module/module-names';
 import { NavModuleOptions, OnnxModule, declareStandalone } from '../src/module/onnx-module';
 import type { Feeds } from '../src/core/feeds';
-import { ModuleRecord, NAV_MODULES } from './metadata-keys';
+import { MemberDecoratorArgs, ModuleRecord, NAV_MODULES, memberTarget, ownRecords, writeMetadata } from './metadata-keys';
+import type { PropertyOrFieldDecorator } from './optimize-config';
 
 /**
  * `@navModule({ name })` on a pipeline property that holds an OnnxModule marks it for optimization:
@@ -10,7 +11,7 @@ import { ModuleRecord, NAV_MODULES } from './metadata-keys';
  * `navModule(model, { name })` it wraps a model for code that uses no decorators: there is no class
  * to record on, so the module is declared and listed for `optimize(fn)` at once.
  */
-export function navModule<In = Feeds, Out = Feeds>(options: NavModuleOptions<In, Out>): PropertyDecorator;
+export function navModule<In = Feeds, Out = Feeds>(options: NavModuleOptions<In, Out>): PropertyOrFieldDecorator;
 export function navModule<In = Feeds, Out = Feeds>(
   model: OnnxModule<In, Out> | string | Uint8Array,
   options: NavModuleOptions<In, Out>,
@@ -18,7 +19,7 @@ export function navModule<In = Feeds, Out = Feeds>(
 export function navModule<In, Out>(
   first: NavModuleOptions<In, Out> | OnnxModule<In, Out> | string | Uint8Array,
   second?: NavModuleOptions<In, Out>,
-): PropertyDecorator | OnnxModule<In, Out> {
+): PropertyOrFieldDecorator | OnnxModule<In, Out> {
   if (second !== undefined) {
     const module = first instanceof OnnxModule ? first : new OnnxModule<In, Out>(first as string | Uint8Array);
     declareStandalone(module, second, 'navModule(model, options)');
@@ -26,8 +27,9 @@ export function navModule<In, Out>(
   }
   const options = first as NavModuleOptions<In, Out>;
   checkModuleName(options, '@navModule(options)');
-  return (target: object, property: string | symbol) => {
-    const records: ModuleRecord[] = Reflect.getOwnMetadata(NAV_MODULES, target.constructor) ?? [];
-    Reflect.defineMetadata(NAV_MODULES, [...records, { property, options }], target.constructor);
+  return (...args: MemberDecoratorArgs) => {
+    const { property, store } = memberTarget(args, '@navModule');
+    const records = ownRecords<ModuleRecord[]>(store, NAV_MODULES) ?? [];
+    writeMetadata(store, NAV_MODULES, [...records, { property, options }]);
   };
 }

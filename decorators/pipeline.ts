@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { injectable } from 'tsyringe';
 import type { OptimizeConfig } from '../src/config/resolve';
+import { NavigatorError } from '../src/core/errors';
 import type { Dataloader } from '../src/dataloader';
 import { NAV_PIPELINE, pipelineClasses } from './metadata-keys';
 
@@ -26,17 +27,33 @@ export interface PipelineOptions<P = never, M extends MethodName<P> = never> {
   config?: OptimizeConfig;
 }
 
+/** A class decorator under both `experimentalDecorators` and TypeScript's standard decorators. */
+export type PipelineDecorator = (target: Function, context?: ClassDecoratorContext) => void;
+
 /**
  * Makes a pipeline class injectable (tsyringe) and lists it for `bootstrap`, which optimizes it,
- * loads its optimized modules and registers the instance as a singleton.
+ * loads its optimized modules and registers the instance as a singleton. Works under both
+ * decorator modes; constructor parameters are injected only under legacy decorators with
+ * `emitDecoratorMetadata` (tsyringe reads their types from `design:paramtypes`).
  */
-export function pipeline<P = never, M extends MethodName<P> = never>(options: PipelineOptions<P, M> = {}): ClassDecorator {
+export function pipeline<P = never, M extends MethodName<P> = never>(options: PipelineOptions<P, M> = {}): PipelineDecorator {
   const { method } = options;
   // A named method is the default call: the optimizer only ever reads `call`.
   const recorded = method && !options.call ? { ...options, call: (p: P, ...args: unknown[]) => (p[method] as (...a: unknown[]) => unknown).apply(p, args) } : options;
-  return (target) => {
+  return (target: Function, context?: ClassDecoratorContext) => {
+    checkInjectable(target, context !== undefined);
     injectable()(target as never);
     Reflect.defineMetadata(NAV_PIPELINE, recorded, target);
     pipelineClasses.add(target as unknown as new (...args: never[]) => object);
   };
+}
+
+/** Constructor parameters tsyringe cannot resolve fail here, naming the tsconfig setting, not later at resolve time. */
+function checkInjectable(target: Function, standard: boolean): void {
+  if (target.length === 0 || Reflect.hasOwnMetadata('design:paramtypes', target)) return;
+  const settings = standard ? '"experimentalDecorators": true and "emitDecoratorMetadata": true' : '"emitDecoratorMetadata": true';
+  throw new NavigatorError(`@pipeline class ${target.name} takes constructor parameters, but ${standard ? "TypeScript's standard decorators" : 'this build'} record no parameter types for tsyringe to inject`, {
+    subject: target.name,
+    fix: `set ${settings} in tsconfig.json's compilerOptions (tsyringe's constructor injection needs legacy decorators), or give ${target.name} a constructor without parameters`,
+  });
 }

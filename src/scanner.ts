@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { ModuleRecord, NAV_MODULE_CONFIGS, NAV_MODULES, NAV_PIPELINE, pipelineClasses as declaredPipelines } from '../decorators/metadata-keys';
+import { ModuleRecord, NAV_MODULE_CONFIGS, NAV_MODULES, NAV_PIPELINE, ownMetadata, pipelineClasses as declaredPipelines } from '../decorators/metadata-keys';
 import type { PipelineOptions } from '../decorators/pipeline';
 import type { ModuleOptimizeConfig } from './config/resolve';
 import { NavigatorError } from './core/errors';
@@ -28,8 +28,8 @@ export function scanModules(target: object): ModuleEntry[] {
   }
   const entries: ModuleEntry[] = [];
   for (const cls of classChain(target.constructor)) {
-    const records: ModuleRecord[] = Reflect.getOwnMetadata(NAV_MODULES, cls) ?? [];
-    const configs: Map<string | symbol, ModuleOptimizeConfig> = Reflect.getOwnMetadata(NAV_MODULE_CONFIGS, cls) ?? new Map();
+    const records = ownMetadata<ModuleRecord[]>(cls, NAV_MODULES) ?? [];
+    const configs = ownMetadata<Map<string | symbol, ModuleOptimizeConfig>>(cls, NAV_MODULE_CONFIGS) ?? new Map();
     for (const { property, options } of records) {
       if (entries.some((entry) => entry.name === options.name)) continue; // overridden in a subclass
       const value = (target as Record<string | symbol, unknown>)[property];
