@@ -99,7 +99,7 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
   private sourceSession: Promise<InferenceSession> | undefined;
   /** The loaded original session, for the synchronous profiling calls. */
   private loadedSource: InferenceSession | undefined;
-  /** The model's names and metadata, kept once the original session has been loaded (even after it is released). */
+  /** The model's own names and metadata, kept once the original session has been loaded (even after it is released). */
   private io: ModelIO | undefined;
   /** What capture saw, from the status a runner was bound with. */
   private seen: ModuleSignature | undefined;
@@ -129,7 +129,10 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
   ): Promise<OnnxModule<In, Out>> {
     const module = new OnnxModule<In, Out>(typeof model === 'string' || model instanceof Uint8Array ? model : new Uint8Array(model), sessionOptions);
     if (options) declareStandalone(module, options, 'OnnxModule.create(model, sessionOptions, options)');
-    return module.load();
+    return module.load().catch((error: unknown) => {
+      standaloneModules.delete(module as OnnxModule<unknown, unknown>); // nothing to optimize: optimize(fn) must not trip on it
+      throw error;
+    });
   }
 
   get name(): string | undefined {
@@ -275,8 +278,8 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
 
   /** Names and metadata: the model's own once loaded, else what capture saw, else an error saying when they are known. */
   private modelIO(): ModelIO {
-    this.io ??= this.seen && metadataOf(this.seen);
-    if (this.io) return this.io;
+    const io = this.io ?? (this.seen && metadataOf(this.seen));
+    if (io) return io;
     throw new NavigatorError('its input and output names and metadata are known once the model is loaded', {
       module: this.name,
       subject: typeof this.model === 'string' ? this.model : 'model bytes',
@@ -286,7 +289,7 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
 
   /** The input check follows what is known: the model's metadata, and what capture saw. */
   private updateCheck(): void {
-    const expected: Expected = { model: this.loadedSource && this.io?.inputMetadata, seen: this.seen?.inputs };
+    const expected: Expected = { model: this.io?.inputMetadata, seen: this.seen?.inputs };
     this.inputCheck = expected.model || expected.seen ? new InputCheck(this.name, expected, !!this.declared?.inputMapping) : undefined;
   }
 

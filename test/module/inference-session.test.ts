@@ -98,5 +98,9 @@ describe('run-time input errors name the module', () => {
     await expect(fresh.run({ x: new Tensor('float64', new Float64Array(16), [1, 16]) })).rejects.toThrow(
       /^module "checked_mlp_fresh", "x": input "x" is float64 \[1, 16\]; the model takes float32 \[d0, ~16\]; capture saw \[4, 16\]/,
     );
+    expect(fresh.inputMetadata[0]).toMatchObject({ shape: ['d0', 16] }); // capture's view until the model is loaded
+    await fresh.load();
+    expect(fresh.inputMetadata[0]).toMatchObject({ shape: ['batch', 16] });
+    expect((await fresh.run({ x: rows(7, 16) })).y.dims).toEqual([7, 8]);
   });
 });
