@@ -29,12 +29,33 @@ export class InputCheck {
     private readonly mapped: boolean,
   ) {}
 
+  /** The last feeds that passed, as [name, type, dims] per input: most calls repeat it, and comparing allocates nothing. */
+  private last: [string, string, readonly number[]][] = [];
+
   check(feeds: Feeds): void {
+    if (this.sameAsLast(feeds)) return;
     const key = shapeKey(feeds);
-    if (this.passed.has(key)) return;
-    this.explain(feeds);
-    if (this.passed.size >= MAX_KEYS) this.passed.clear();
-    this.passed.add(key);
+    if (!this.passed.has(key)) {
+      this.explain(feeds);
+      if (this.passed.size >= MAX_KEYS) this.passed.clear();
+      this.passed.add(key);
+    }
+    // Non-tensor inputs (sequences, maps) have no dims: such feeds are keyed every call.
+    this.last = Object.values(feeds).every((t) => t?.dims) ? Object.entries(feeds).map(([name, t]) => [name, t.type, [...t.dims]]) : [];
+  }
+
+  private sameAsLast(feeds: Feeds): boolean {
+    const last = this.last;
+    let i = 0;
+    for (const name in feeds) {
+      const value = feeds[name];
+      const seen = last[i++];
+      if (seen === undefined || seen[0] !== name || value?.type !== seen[1]) return false;
+      const [dims, seenDims] = [value.dims, seen[2]];
+      if (dims.length !== seenDims.length) return false;
+      for (let axis = 0; axis < dims.length; axis++) if (dims[axis] !== seenDims[axis]) return false;
+    }
+    return i === last.length && i > 0;
   }
 
   /** Throws the first problem found, naming the input, what was expected and the fix. */
