@@ -1,6 +1,7 @@
 import { createHash } from 'crypto';
 import * as path from 'path';
 import type { InferenceSession } from 'onnxruntime-node';
+import { loadOptimized } from './api';
 import { NavigatorError } from './core/errors';
 import { freeModuleName } from './module/module-names';
 import { OnnxModule } from './module/onnx-module';
@@ -23,6 +24,12 @@ export interface InterceptOptions {
    * @default the file name without `.onnx` (`model-<hash>` for bytes), `-2`, `-3`, ... on a collision
    */
   name?: (model: InterceptedModel) => string;
+  /**
+   * Binds each module to its cached selection as it is created, for libraries that create their
+   * sessions lazily, after the application could call `loadOptimized()`. `true`: the default
+   * workspace. @default false
+   */
+  loadOptimized?: boolean | { workspace?: string };
 }
 
 export interface Interception {
@@ -63,10 +70,10 @@ export function interceptSessions(ort: OrtLike, options: InterceptOptions = {}):
     if (options.include && !options.include(seen)) return original.apply(factory, args);
     // Named now, in call order, not when loading ends: concurrent creates still get stable names.
     const name = freeModuleName(options.name ? options.name(seen) : defaultName(seen));
-    const module = OnnxModule.create(model, sessionOptions, { name });
-    return module.then((m) => {
-      modules.push(m);
-      return m;
+    return OnnxModule.create(model, sessionOptions, { name }).then(async (module) => {
+      modules.push(module);
+      if (options.loadOptimized) await loadOptimized(module, options.loadOptimized === true ? {} : options.loadOptimized);
+      return module;
     });
   };
   create[ORIGINAL_CREATE] = original;
