@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { NavigatorError } from '../src/core/errors';
 
 /**
  * The metadata keys shared by the decorators (writers) and the scanner (reader, src/scanner.ts).
@@ -36,7 +37,10 @@ export function memberTarget(args: MemberDecoratorArgs, decorator: string): { pr
   const [target, second] = args;
   if (typeof second === 'object' && second !== null) {
     if (second.kind !== 'field' && second.kind !== 'accessor') {
-      throw new TypeError(`${decorator} decorates a property holding an OnnxModule, not a ${second.kind} (${String(second.name)})`);
+      throw new NavigatorError(`${decorator} decorates a property holding an OnnxModule, not a ${second.kind}`, {
+        subject: String(second.name),
+        fix: `put it on the property, e.g. ${decorator}({ ... }) model = new OnnxModule('model.onnx')`,
+      });
     }
     return { property: second.name, store: second.metadata as object };
   }
