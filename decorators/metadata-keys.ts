@@ -42,6 +42,13 @@ export function memberTarget(args: MemberDecoratorArgs, decorator: string): { pr
         fix: `put it on the property, e.g. ${decorator}({ ... }) model = new OnnxModule('model.onnx')`,
       });
     }
+    if (!second.metadata) {
+      // TypeScript's helper gives a metadata object only if Symbol.metadata existed when the class was evaluated.
+      throw new NavigatorError(`${decorator} found no decorator metadata: the class was evaluated before model-navigator-ts was imported`, {
+        subject: String(second.name),
+        fix: "import 'model-navigator-ts' before the module that declares the class (it defines Symbol.metadata where Node lacks it)",
+      });
+    }
     return { property: second.name, store: second.metadata as object };
   }
   return { property: second as string | symbol, store: (target as object).constructor };
