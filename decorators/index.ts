@@ -1,3 +1,3 @@
 export { navModule } from './nav-module';
 export { optimizeConfig } from './optimize-config';
-export { pipeline, type PipelineOptions } from './pipeline';
+export { pipeline, type PipelineOptions, type MethodName, type MethodArgs } from './pipeline';

@@ -1,17 +1,17 @@
-import 'reflect-metadata';
 import type { ModuleOptimizeConfig } from '../src/config/resolve';
-import { NAV_MODULE_CONFIGS } from './metadata-keys';
+import { MemberDecoratorArgs, NAV_MODULE_CONFIGS, memberTarget, ownRecords, writeMetadata } from './metadata-keys';
+
+/** A property decorator under both `experimentalDecorators` and TypeScript's standard decorators. */
+export type PropertyOrFieldDecorator = (...args: MemberDecoratorArgs) => void;
 
 /**
  * `@optimizeConfig({ ... })` gives one module property its own settings; the global config of
  * `optimize` then applies only to the modules without one. Validated when optimization starts.
  */
-export function optimizeConfig(config: ModuleOptimizeConfig): PropertyDecorator {
-  return (target: object, property: string | symbol) => {
-    const configs: Map<string | symbol, ModuleOptimizeConfig> = new Map(
-      Reflect.getOwnMetadata(NAV_MODULE_CONFIGS, target.constructor) ?? [],
-    );
-    configs.set(property, config);
-    Reflect.defineMetadata(NAV_MODULE_CONFIGS, configs, target.constructor);
+export function optimizeConfig(config: ModuleOptimizeConfig): PropertyOrFieldDecorator {
+  return (...args: MemberDecoratorArgs) => {
+    const { property, store } = memberTarget(args, '@optimizeConfig');
+    const configs = new Map(ownRecords<Map<string | symbol, ModuleOptimizeConfig>>(store, NAV_MODULE_CONFIGS) ?? []);
+    writeMetadata(store, NAV_MODULE_CONFIGS, configs.set(property, config));
   };
 }

@@ -23,10 +23,11 @@ const BUILD_DIR = path.join(__dirname, 'build');
 const STATUS_FILE = path.join(BUILD_DIR, 'status.json');
 const ADDON_FILE = path.join(BUILD_DIR, 'Release', 'trt_addon.node');
 const MIN_TENSORRT_MAJOR = 10; // name-based tensor API, 64-bit Dims, `delete` for every object
-const TRT_HINT =
-  'set TENSORRT_ROOT (or TRT_ROOT) to a TensorRT 10+ install, the folder with include/NvInfer.h and lib/libnvinfer.so, then run `node native/build.js`';
-const CUDA_HINT =
-  'set CUDA_HOME to the CUDA toolkit, the folder with include/cuda_runtime_api.h and lib64/libcudart.so, then run `node native/build.js`';
+// `npx model-navigator-build-addon` in an application (npm 11 runs a dependency's install script
+// only once approved), `npm run build:addon` in this repository.
+const RUN_AGAIN = 'run `npx model-navigator-build-addon` (in this repository: `npm run build:addon`)';
+const TRT_HINT = `set TENSORRT_ROOT (or TRT_ROOT) to a TensorRT 10+ install, the folder with include/NvInfer.h and lib/libnvinfer.so, then ${RUN_AGAIN}`;
+const CUDA_HINT = `set CUDA_HOME to the CUDA toolkit, the folder with include/cuda_runtime_api.h and lib64/libcudart.so, then ${RUN_AGAIN}`;
 
 const exists = (file) => {
   try {

@@ -138,7 +138,7 @@ export interface LoadOptions {
 }
 
 const BUILD_HINT =
-  'run `node native/build.js` with TENSORRT_ROOT (or TRT_ROOT) set to a TensorRT 10+ install and CUDA_HOME to the CUDA toolkit';
+  'run `npx model-navigator-build-addon` (in this repository: `npm run build:addon`) with TENSORRT_ROOT (or TRT_ROOT) set to a TensorRT 10+ install and CUDA_HOME to the CUDA toolkit';
 
 /** The package root: the first folder above this file with a package.json (native/ under ts-jest, dist/native once built). */
 export function packageRoot(from: string = __dirname): string {
@@ -154,7 +154,7 @@ export function loadTensorRT(options: LoadOptions = {}): LoadResult {
     const root = options.packageRoot ?? packageRoot();
     const statusFile = path.join(root, 'native', 'build', 'status.json');
     if (!fs.existsSync(statusFile)) {
-      return { unavailable: `the TensorRT addon has not been built (no ${statusFile}): ${BUILD_HINT}` };
+      return { unavailable: `the TensorRT addon has not been built (no ${statusFile}; npm 11 runs a dependency's install script only once approved): ${BUILD_HINT}` };
     }
     let status: BuildStatus;
     try {

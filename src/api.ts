@@ -4,10 +4,17 @@ import type { Dataloader } from './dataloader';
 import { LoadResult, OptimizeTarget, Optimizer } from './optimizer/optimizer';
 import type { OptimizeStatus } from './core/status';
 
+/** The config of `optimize` for a pipeline instance: `call` typed by the pipeline and the dataloader's arguments. */
+export type PipelineOptimizeConfig<P, Args extends unknown[]> = Omit<OptimizeConfig, 'call'> & { call?: (pipeline: P, ...args: Args) => unknown };
+
 /**
- * Optimizes the modules of a pipeline instance (run through `config.call`) or of a function (the
- * modules wrapped with `navModule(model, options)`), caches the results and rebinds the modules.
+ * Optimizes the modules of a function (the standalone modules it calls: dataloader items are
+ * `[batchSize, ...its parameters]`) or of a pipeline instance (run through `config.call`, whose
+ * parameters type the items), caches the results and rebinds the modules.
  */
+export function optimize<F extends (...args: never[]) => unknown>(fn: F, dataloader: Dataloader<Parameters<F>>, config?: Omit<OptimizeConfig, 'call'>): Promise<OptimizeStatus>;
+export function optimize<P extends object, Args extends unknown[]>(pipeline: P, dataloader: Dataloader<Args>, config: PipelineOptimizeConfig<P, Args> & { call: unknown }): Promise<OptimizeStatus>;
+export function optimize<P extends object>(pipeline: P extends (...args: never[]) => unknown ? never : P, dataloader: Dataloader, config?: Omit<OptimizeConfig, 'call'>): Promise<OptimizeStatus>;
 export function optimize(target: OptimizeTarget, dataloader: Dataloader, config?: OptimizeConfig): Promise<OptimizeStatus> {
   return container.resolve(Optimizer).optimize(target, dataloader, config);
 }

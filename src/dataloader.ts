@@ -3,13 +3,14 @@ import { NavigatorError } from './core/errors';
 import { describeShape } from './tensors';
 
 /**
- * One dataloader item: the batch size first, then the arguments of one pipeline call. The batch size
+ * One dataloader item: the batch size first, then the arguments of one pipeline call (`Args`, typed
+ * from the method or function it runs). The batch size
  * is the number of samples the call processes. Where the arguments hold onnxruntime Tensors (as
  * arguments, or as values of a plain object such as feeds), it is checked against them: each tensor's
  * axis 0 is the batch size or 1 (broadcast over the batch), and at least one tensor's is the batch size.
  */
-export type DataloaderItem = readonly [number, ...unknown[]];
-export type Dataloader = Iterable<DataloaderItem> | AsyncIterable<DataloaderItem>;
+export type DataloaderItem<Args extends readonly unknown[] = unknown[]> = readonly [number, ...Args];
+export type Dataloader<Args extends readonly unknown[] = unknown[]> = Iterable<DataloaderItem<Args>> | AsyncIterable<DataloaderItem<Args>>;
 
 /** Reads a dataloader into an array (it is run more than once) and checks each item's shape. */
 export async function collectItems(dataloader: Dataloader): Promise<DataloaderItem[]> {

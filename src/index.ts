@@ -1,8 +1,9 @@
 import 'reflect-metadata';
 
-export { navModule, optimizeConfig, pipeline, type PipelineOptions } from '../decorators';
+export { navModule, optimizeConfig, pipeline, type PipelineOptions, type MethodName, type MethodArgs } from '../decorators';
 export { OnnxModule, type NavModuleOptions, type BindingInfo } from './module/onnx-module';
-export { optimize, loadOptimized } from './api';
+export { optimize, loadOptimized, type PipelineOptimizeConfig } from './api';
+export { interceptSessions, type InterceptOptions, type InterceptedModel, type Interception } from './intercept';
 export { bootstrap, BOOTSTRAP_RESULTS, BOOTSTRAP_SERVING, type BootstrapOptions, type BootstrapResults } from './bootstrap';
 export { Optimizer, type LoadResult } from './optimizer/optimizer';
 export { defaultTolerances, type OptimizeConfig, type ModuleOptimizeConfig } from './config/resolve';
@@ -13,7 +14,7 @@ export { registerFormat, registerRunner, formatRegistry, runnerRegistry } from '
 export type { Format, ModelArtifact, ConversionContext, ConversionResult } from './core/plugin';
 export type { Precision } from './core/precision';
 export type { Runner, RunnerSession, RunnerVariant, Availability } from './core/plugin';
-export type { Feeds } from './core/feeds';
+export type { Feeds, Tensors } from './core/feeds';
 export type { ModuleStatus, OptimizeStatus, CandidateStatus, PerformanceResult } from './core/status';
 export type { ModuleSignature, TensorSpec } from './core/signature';
 export { discoverDevices } from './runners/device-discovery';

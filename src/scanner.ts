@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { ModuleRecord, NAV_MODULE_CONFIGS, NAV_MODULES, NAV_PIPELINE, pipelineClasses as declaredPipelines } from '../decorators/metadata-keys';
+import { ModuleRecord, NAV_MODULE_CONFIGS, NAV_MODULES, NAV_PIPELINE, ownMetadata, pipelineClasses as declaredPipelines } from '../decorators/metadata-keys';
 import type { PipelineOptions } from '../decorators/pipeline';
 import type { ModuleOptimizeConfig } from './config/resolve';
 import { NavigatorError } from './core/errors';
@@ -14,19 +14,22 @@ export interface ModuleEntry {
   ownConfig: ModuleOptimizeConfig | undefined;
 }
 
-/** The annotated modules of a pipeline instance, or the standalone modules for a function target. */
+/** The annotated modules of a pipeline instance, the standalone modules for a function target, or one declared module. */
 export function scanModules(target: object): ModuleEntry[] {
-  if (typeof target === 'function') {
-    return [...standaloneModules].map((module) => ({
-      name: module.name as string,
-      module,
-      ownConfig: module.optimizeConfig,
-    }));
+  if (typeof target === 'function') return standaloneEntries();
+  if (target instanceof OnnxModule) {
+    if (!target.name) {
+      throw new NavigatorError('the module has no name', {
+        subject: typeof target.model === 'string' ? target.model : 'model bytes',
+        fix: "declare it first: navModule(module, { name: 'encoder' })",
+      });
+    }
+    return [{ name: target.name, module: target, ownConfig: target.optimizeConfig }];
   }
   const entries: ModuleEntry[] = [];
   for (const cls of classChain(target.constructor)) {
-    const records: ModuleRecord[] = Reflect.getOwnMetadata(NAV_MODULES, cls) ?? [];
-    const configs: Map<string | symbol, ModuleOptimizeConfig> = Reflect.getOwnMetadata(NAV_MODULE_CONFIGS, cls) ?? new Map();
+    const records = ownMetadata<ModuleRecord[]>(cls, NAV_MODULES) ?? [];
+    const configs = ownMetadata<Map<string | symbol, ModuleOptimizeConfig>>(cls, NAV_MODULE_CONFIGS) ?? new Map();
     for (const { property, options } of records) {
       if (entries.some((entry) => entry.name === options.name)) continue; // overridden in a subclass
       const value = (target as Record<string | symbol, unknown>)[property];
@@ -44,6 +47,11 @@ export function scanModules(target: object): ModuleEntry[] {
     }
   }
   return entries;
+}
+
+/** The modules declared without a class: `navModule(model, options)`, `OnnxModule.create(..., { name })`, interceptSessions. */
+export function standaloneEntries(): ModuleEntry[] {
+  return [...standaloneModules].map((module) => ({ name: module.name as string, module, ownConfig: module.optimizeConfig }));
 }
 
 /** The classes decorated with `@pipeline()`. */

@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { InferenceSession } from 'onnxruntime-node';
 import { EXTERNAL_DATA_ABOVE_BYTES, EXTERNAL_TENSOR_THRESHOLD, keepsWeightsExternal } from '../onnx/converted-model';
 import { readModel } from '../onnx/model-io';
 import { RUNNER_KINDS, type Format } from '../core/plugin';
+import { createInferenceSession } from '../runners/ort-session';
 
 /**
  * onnxruntime's offline-optimized graph. 'extended' is the highest level whose saved graph is still
@@ -26,7 +26,7 @@ export const onnxOptimizedFormat: Format = {
     // small one is read on its own (not the module's shared copy of the source, which would then sit
     // in memory beside ORT's session) to see whether it points at external weights.
     const external = source.sizeBytes > EXTERNAL_DATA_ABOVE_BYTES || keepsWeightsExternal(readModel(source.path));
-    const session = await InferenceSession.create(source.path, {
+    const session = await createInferenceSession(source.path, {
       executionProviders: ['cpu'],
       graphOptimizationLevel: 'extended',
       logSeverityLevel: 3, // opset warnings of old models are noise here; failures still throw

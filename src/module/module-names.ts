@@ -32,5 +32,23 @@ export function claimModuleName(name: string, owner: string): void {
   owners.set(name, owner);
 }
 
-/** Modules wrapped with `navModule(model, options)`: what `optimize(fn, ...)` optimizes. */
+/** `base`, or `base-2`, `base-3`, ... : the first name no module has claimed (deterministic for a given order of claims). */
+export function freeModuleName(base: string): string {
+  let name = base;
+  for (let n = 2; owners.has(name); n++) name = `${base}-${n}`;
+  return name;
+}
+
+/** The name a declaration (`@navModule`, `navModule(model, options)`) gives, checked where it is written. */
+export function checkDeclaredName(options: { name?: unknown } | undefined, call: string): void {
+  const name = options?.name;
+  if (typeof name !== 'string' || !SAFE_NAME.test(name)) {
+    throw new NavigatorError(`${call} needs a name made of letters, digits, '_', '.' or '-', not starting with '.'; got ${JSON.stringify(name)}`, {
+      subject: 'name',
+      fix: "pass a name such as { name: 'unet' }: it also names the module's workspace folder",
+    });
+  }
+}
+
+/** Modules declared without a class (`navModule(model, options)`, `OnnxModule.create`, interceptSessions): what `optimize(fn, ...)` optimizes. */
 export const standaloneModules = new Set<OnnxModule<unknown, unknown>>();

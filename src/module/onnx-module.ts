@@ -1,10 +1,14 @@
-import { InferenceSession } from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-node';
 import { NavigatorError } from '../core/errors';
 import type { Feeds } from '../core/feeds';
 import type { RunnerSession } from '../core/plugin';
+import type { ModuleSignature } from '../core/signature';
 import { BASELINE } from '../core/status';
 import type { ModuleOptimizeConfig } from '../config/resolve';
-import { createOrtSession } from '../runners/ort-session';
+import { createInferenceSession } from '../runners/ort-session';
+import { InputCheck, type Expected } from './input-check';
+import { checkDeclaredName, claimModuleName, standaloneModules } from './module-names';
+import { fetchesOf, metadataOf, type Fetched, pickOutputs, type ModelIO, type OutputNames, type RunArgs } from './session-io';
 
 export interface NavModuleOptions<In = Feeds, Out = Feeds> {
   /** Unique within the process: names the module's workspace and its line in reports. */
@@ -51,8 +55,11 @@ const sourceBinding = (reason: string): BindingInfo => ({ ...BASELINE, isSource:
 export interface ModuleControl {
   /** The options `@navModule` or `navModule(model, options)` declared, as the scanner read them. */
   declare(options: NavModuleOptions<unknown, unknown>): void;
-  /** Calls go to this session from now on; the previously bound one is released. */
-  bind(session: RunnerSession, binding: BindingInfo): Promise<void>;
+  /**
+   * Calls go to this session from now on; the previously bound one is released. `signature` (what
+   * capture saw) checks inputs when the original model is not loaded in this process.
+   */
+  bind(session: RunnerSession, binding: BindingInfo, signature?: ModuleSignature): Promise<void>;
   /** Calls go to the original model; the bound session is released. */
   unbind(reason: string): Promise<void>;
   /** Calls go to the original model through `capture` until `endCapture`. */
@@ -74,9 +81,14 @@ export function controlOf(module: OnnxModule<unknown, unknown>): ModuleControl {
 }
 
 /**
- * What a model property of a pipeline holds. Pipeline code calls `await module.run(feeds)`; after
- * optimization the same call reaches the selected runner. Inputs the selected runner cannot take
- * (a shape outside a fixed-shape model or an engine profile) go to the original model instead.
+ * What a model property of a pipeline holds, and a drop-in onnxruntime `InferenceSession`. Pipeline
+ * code calls `await module.run(feeds)`; after optimization the same call reaches the selected
+ * runner. Inputs the selected runner cannot take (a shape outside a fixed-shape model or an engine
+ * profile) go to the original model instead. Wrong inputs are reported, naming the module, before
+ * onnxruntime sees them.
+ *
+ * `In` and `Out` type what `run` takes and returns: named tensors by default; declare them with
+ * `Tensors<{ input_ids: 'int64' }>`, or any types with `inputMapping` / `outputMapping`.
  */
 export class OnnxModule<In = Feeds, Out = Feeds> {
   /** This module's own settings; they replace the global config's module settings. */
@@ -86,14 +98,43 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
   private route: Route = { kind: 'original', binding: sourceBinding('not optimized') };
   /** The bound route set aside while A/B timing runs the original. */
   private setAside: Route | undefined;
-  private sourceSession: Promise<RunnerSession> | undefined;
+  private sourceSession: Promise<InferenceSession> | undefined;
+  /** The loaded original session, for the synchronous profiling calls. */
+  private loadedSource: InferenceSession | undefined;
+  /** The model's own names and metadata, kept once the original session has been loaded (even after it is released). */
+  private io: ModelIO | undefined;
+  /** What capture saw, from the status a runner was bound with. */
+  private seen: ModuleSignature | undefined;
+  private inputCheck: InputCheck | undefined;
 
-  /** `model` is the path of an .onnx file or its bytes; `sessionOptions` apply to the original model only. */
+  /**
+   * `model` is the path of an .onnx file or its bytes; `sessionOptions` apply to the original model
+   * only. Its names and metadata (`inputNames`, ...) are known once it is loaded: use
+   * `await OnnxModule.create(...)`, or `await module.load()`, or after its first `run`.
+   */
   constructor(
     readonly model: string | Uint8Array,
     readonly sessionOptions: InferenceSession.SessionOptions = {},
   ) {
     controls.set(this, this.createControl());
+  }
+
+  /**
+   * Mirrors `InferenceSession.create`: the module with its original model loaded, so that its names
+   * and metadata are known. With `{ name }` it is declared as `navModule(model, options)` declares
+   * it: a standalone module that `optimize(fn)` optimizes when `fn` calls it.
+   */
+  static async create<In = Feeds, Out = Feeds>(
+    model: string | Uint8Array | ArrayBufferLike,
+    sessionOptions?: InferenceSession.SessionOptions,
+    options?: NavModuleOptions<In, Out>,
+  ): Promise<OnnxModule<In, Out>> {
+    const module = new OnnxModule<In, Out>(typeof model === 'string' || model instanceof Uint8Array ? model : new Uint8Array(model), sessionOptions);
+    if (options) declareStandalone(module, options, 'OnnxModule.create(model, sessionOptions, options)');
+    return module.load().catch((error: unknown) => {
+      standaloneModules.delete(module as OnnxModule<unknown, unknown>); // nothing to optimize: optimize(fn) must not trip on it
+      throw error;
+    });
   }
 
   get name(): string | undefined {
@@ -109,16 +150,51 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
     return this.route.binding;
   }
 
-  run(input: In): Promise<Out> {
-    // Hot path of a rebound module without mappings: one check and the session's own promise.
+  get inputNames(): readonly string[] {
+    return this.modelIO().inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.modelIO().outputNames;
+  }
+
+  get inputMetadata(): readonly InferenceSession.ValueMetadata[] {
+    return this.modelIO().inputMetadata;
+  }
+
+  get outputMetadata(): readonly InferenceSession.ValueMetadata[] {
+    return this.modelIO().outputMetadata;
+  }
+
+  /** Loads the original model (if no session holds it yet), so that names and metadata are known. */
+  async load(): Promise<this> {
+    await this.source();
+    return this;
+  }
+
+  /**
+   * As `InferenceSession.run`: `fetches` (output names, or an object of outputs, null or
+   * preallocated) and `options` (RunOptions) go to the original session while the module runs it;
+   * a bound runner computes every output and the fetched ones are returned.
+   */
+  run(input: In, options?: InferenceSession.RunOptions): Promise<Out>;
+  run<K extends OutputNames<Out>>(input: In, fetches: readonly K[], options?: InferenceSession.RunOptions): Promise<Fetched<Out, K>>;
+  run(input: In, fetches: InferenceSession.NullableOnnxValueMapType, options?: InferenceSession.RunOptions): Promise<Partial<Out>>;
+  run(input: In, arg1?: RunArgs[0], arg2?: RunArgs[1]): Promise<Out> {
+    // Hot path of a rebound module without mappings: one check of the route, the cached input check, the session's own promise.
     const route = this.route;
     const declared = this.declared;
-    if (route.kind === 'bound' && !declared?.inputMapping && !declared?.outputMapping) {
+    if (route.kind === 'bound' && arg1 === undefined && !declared?.inputMapping && !declared?.outputMapping) {
+      try {
+        this.inputCheck?.check(input as Feeds);
+      } catch (error) {
+        return Promise.reject(error); // run is async: a wrong input rejects, as onnxruntime's does
+      }
       // Inputs the selected session does not take go to the source, without asking it again.
-      const outputs = route.session.accepts(input as Feeds) ? route.session.run(input as Feeds) : this.runOriginal(input as Feeds);
+      const outputs = route.session.accepts(input as Feeds) ? route.session.run(input as Feeds) : this.runOriginal(input as Feeds, [undefined, undefined]);
       return outputs as Promise<unknown> as Promise<Out>;
     }
-    return this.runMapped(input);
+    return this.runMapped(input, [arg1, arg2]);
   }
 
   /** One line saying what this module runs on. */
@@ -130,46 +206,93 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
   /** Releases every session this module holds; a later `run` starts the original model again. */
   async release(): Promise<void> {
     await this.setRoute({ kind: 'original', binding: sourceBinding('not optimized') });
-    const source = this.sourceSession;
-    this.sourceSession = undefined;
-    if (source) await (await source).release();
+    await this.releaseSource();
   }
 
-  private async runMapped(input: In): Promise<Out> {
+  /** As `InferenceSession`: profiles the original session (set `enableProfiling` in its options); a bound runner is not profiled. */
+  startProfiling(): void {
+    this.loadedSource?.startProfiling();
+  }
+
+  endProfiling(): void {
+    this.loadedSource?.endProfiling();
+  }
+
+  private async runMapped(input: In, args: RunArgs): Promise<Out> {
     const declared = this.declared;
     const feeds = declared?.inputMapping ? declared.inputMapping(input) : (input as unknown as Feeds);
-    const outputs = await this.runFeeds(feeds);
+    const outputs = await this.runFeeds(feeds, args);
     return declared?.outputMapping ? declared.outputMapping(outputs) : (outputs as unknown as Out);
   }
 
-  private runFeeds(feeds: Feeds): Promise<Feeds> {
+  private async runFeeds(feeds: Feeds, args: RunArgs): Promise<Feeds> {
     const route = this.route;
-    switch (route.kind) {
-      case 'bound':
-        return route.session.accepts(feeds) ? route.session.run(feeds) : this.runOriginal(feeds);
-      case 'capturing':
-        return route.capture.call(feeds, (f) => this.runOriginal(f));
-      case 'original':
-        return this.runOriginal(feeds);
+    const bound = route.kind === 'bound' && route.session.accepts(feeds);
+    // Output names are checked here for every route; a bound module need not load its original to know them.
+    const fetches = args[0] === undefined ? undefined : fetchesOf(this.name, (bound ? this : await this.load()).outputNames, args);
+    if (route.kind === 'bound' && bound) {
+      this.inputCheck?.check(feeds);
+      return pickOutputs(await route.session.run(feeds), fetches?.fetches);
     }
+    if (route.kind === 'capturing') {
+      // Capture records every output: the fetched ones are picked afterwards.
+      return pickOutputs(await route.capture.call(feeds, (f) => this.runOriginal(f, [fetches?.options, undefined])), fetches?.fetches);
+    }
+    return this.runOriginal(feeds, args);
   }
 
-  private async runOriginal(feeds: Feeds): Promise<Feeds> {
-    return (await this.source()).run(feeds);
+  private async runOriginal(feeds: Feeds, args: RunArgs): Promise<Feeds> {
+    const session = await this.source();
+    this.inputCheck!.check(feeds);
+    // onnxruntime reads its own overloads; an absent argument must not be passed as undefined options.
+    const outputs = args[0] === undefined ? session.run(feeds) : args[1] === undefined ? session.run(feeds, args[0] as never) : session.run(feeds, args[0] as never, args[1]);
+    return outputs as Promise<Feeds>;
   }
 
-  /** The original model on onnxruntime's CPU provider, created on first use. */
-  private source(): Promise<RunnerSession> {
-    this.sourceSession ??= createOrtSession(this.model, { executionProviders: ['cpu'], ...this.sessionOptions }).catch((cause) => {
-      this.sourceSession = undefined; // a later call may try again, e.g. once the file is fixed
-      throw new NavigatorError('onnxruntime cannot load the model', {
-        module: this.name,
-        subject: typeof this.model === 'string' ? this.model : 'model bytes',
-        cause,
-        fix: 'check that the file is a complete ONNX model that onnxruntime-node runs (e.g. re-export it)',
-      });
-    });
+  /** The original model on onnxruntime's CPU provider (unless its options say otherwise), created on first use. */
+  private source(): Promise<InferenceSession> {
+    this.sourceSession ??= createInferenceSession(this.model, { executionProviders: ['cpu'], ...this.sessionOptions }).then(
+      (session) => {
+        this.loadedSource = session;
+        this.io ??= metadataOf(session);
+        this.updateCheck();
+        return session;
+      },
+      (cause) => {
+        this.sourceSession = undefined; // a later call may try again, e.g. once the file is fixed
+        throw new NavigatorError('onnxruntime cannot load the model', {
+          module: this.name,
+          subject: typeof this.model === 'string' ? this.model : 'model bytes',
+          cause,
+          fix: 'check that the file is a complete ONNX model that onnxruntime-node runs (e.g. re-export it)',
+        });
+      },
+    );
     return this.sourceSession;
+  }
+
+  private async releaseSource(): Promise<void> {
+    const source = this.sourceSession;
+    this.sourceSession = undefined;
+    this.loadedSource = undefined;
+    if (source) await (await source).release();
+  }
+
+  /** Names and metadata: the model's own once loaded, else what capture saw, else an error saying when they are known. */
+  private modelIO(): ModelIO {
+    const io = this.io ?? (this.seen && metadataOf(this.seen));
+    if (io) return io;
+    throw new NavigatorError('its input and output names and metadata are known once the model is loaded', {
+      module: this.name,
+      subject: typeof this.model === 'string' ? this.model : 'model bytes',
+      fix: 'create it with await OnnxModule.create(model), or call await module.load() first',
+    });
+  }
+
+  /** The input check follows what is known: the model's metadata, and what capture saw. */
+  private updateCheck(): void {
+    const expected: Expected = { model: this.io?.inputMetadata, seen: this.seen?.inputs };
+    this.inputCheck = expected.model || expected.seen ? new InputCheck(this.name, expected, !!this.declared?.inputMapping) : undefined;
   }
 
   /** Sets the route; a bound session that no route uses any more is released. */
@@ -182,8 +305,15 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
 
   private createControl(): ModuleControl {
     return {
-      declare: (options) => void (this.declared = options as NavModuleOptions<In, Out>),
-      bind: (session, binding) => this.setRoute({ kind: 'bound', session, binding }),
+      declare: (options) => {
+        this.declared = options as NavModuleOptions<In, Out>;
+        this.updateCheck(); // errors name the module
+      },
+      bind: (session, binding, signature) => {
+        if (signature) this.seen = signature;
+        this.updateCheck();
+        return this.setRoute({ kind: 'bound', session, binding });
+      },
       unbind: (reason) => this.setRoute({ kind: 'original', binding: sourceBinding(reason) }),
       capture: (capture) => {
         if (this.route.kind === 'bound') throw new NavigatorError('cannot capture a module bound to a runner', { module: this.name, fix: 'unbind it first' });
@@ -205,11 +335,21 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
         const bound = this.route.kind === 'bound' ? this.route : this.setAside;
         return bound?.kind === 'bound' ? bound.session : undefined;
       },
-      releaseSource: async () => {
-        const source = this.sourceSession;
-        this.sourceSession = undefined;
-        if (source) await (await source).release();
-      },
+      releaseSource: () => this.releaseSource(),
     };
   }
+}
+
+let standaloneCount = 0;
+
+/**
+ * Declares a module for code without decorators (`navModule(model, options)`, `OnnxModule.create`,
+ * interceptSessions): no class records it, so it is declared at once and listed for `optimize(fn)`.
+ * Each call is its own owner: a second module under a taken name is an error.
+ */
+export function declareStandalone<In, Out>(module: OnnxModule<In, Out>, options: NavModuleOptions<In, Out>, call: string): void {
+  checkDeclaredName(options, call);
+  claimModuleName(options.name, `${call.replace('options', `{ name: '${options.name}' }`)} #${++standaloneCount}`);
+  controlOf(module as OnnxModule<unknown, unknown>).declare(options as NavModuleOptions<unknown, unknown>);
+  standaloneModules.add(module as OnnxModule<unknown, unknown>);
 }

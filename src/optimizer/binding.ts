@@ -48,7 +48,7 @@ export async function bindDecision(
       fixedShapes: candidate.fixedShapes,
     };
     const session = await runner.createSession(artifact, { id: candidate.variant.id, settings }, { module: status.module, signature: status.signature, workDir: path.join(moduleDir, status.runDir) });
-    await control.bind(session, { format: candidate.format, runner: candidate.runner, variant: candidate.variant.id, isSource: false, reason: decision.reason });
+    await control.bind(session, { format: candidate.format, runner: candidate.runner, variant: candidate.variant.id, isSource: false, reason: decision.reason }, status.signature);
     return { bound: true, description: `bound to ${candidate.key}` };
   } catch (error) {
     return kept('loading the selected candidate failed', `kept the original: loading ${candidate.key} failed (${errorText(error)})`);

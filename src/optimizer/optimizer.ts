@@ -12,7 +12,7 @@ import { controlOf } from '../module/onnx-module';
 import { Progress } from '../report/progress';
 import { writeReports } from '../report/write';
 import type { PipelineOptions } from '../../decorators/pipeline';
-import { ModuleEntry, pipelineOptionsOf, scanModules } from '../scanner';
+import { ModuleEntry, pipelineOptionsOf, scanModules, standaloneEntries } from '../scanner';
 import { hashConfig, hashModel, toPlain } from '../workspace/hash';
 import { Workspace } from '../workspace/workspace';
 import { Binder, type ApplyTarget } from './apply';
@@ -127,8 +127,12 @@ export class Optimizer {
     }
   }
 
-  /** Rebinds every module of the target (or every module seen so far) to its cached selection. */
+  /**
+   * Rebinds every module of the target to its cached selection; with no target, every module seen so
+   * far and every standalone module (such as the sessions interceptSessions made).
+   */
   async loadOptimized(target?: OptimizeTarget, options: { workspace?: string } = {}): Promise<LoadResult> {
+    if (!target) for (const entry of standaloneEntries()) this.known.set(entry.name, entry);
     const entries = target ? this.modulesOf(target) : [...this.known.values()];
     const modules: Record<string, string> = {};
     const loadable: { entry: ModuleEntry; status: ModuleStatus; workspace: Workspace }[] = [];

@@ -3,6 +3,26 @@ import type { ModelArtifact } from '../core/plugin';
 import type { Feeds } from '../core/feeds';
 import type { RunnerSession } from '../core/plugin';
 
+/** Marks a replaced `InferenceSession.create` (interceptSessions) with the original it wraps. */
+export const ORIGINAL_CREATE = Symbol.for('model-navigator:original-create');
+
+type Create = (model: string | Uint8Array, options: InferenceSession.SessionOptions) => Promise<InferenceSession>;
+
+/**
+ * onnxruntime's own `create`, taken when this file loads (before interceptSessions can replace it,
+ * and unwrapped if it already was): the navigator's own sessions are never intercepted.
+ */
+const ortCreate: Create = (() => {
+  let create = InferenceSession.create as unknown as Create & { [ORIGINAL_CREATE]?: Create };
+  while (create[ORIGINAL_CREATE]) create = create[ORIGINAL_CREATE] as typeof create;
+  return create.bind(InferenceSession);
+})();
+
+/** A plain onnxruntime-node session, never intercepted. */
+export function createInferenceSession(model: string | Uint8Array, options: InferenceSession.SessionOptions): Promise<InferenceSession> {
+  return ortCreate(model, options);
+}
+
 /**
  * Wraps an onnxruntime-node session as a RunnerSession. Shared by every runner built on an
  * onnxruntime execution provider; they differ only in the SessionOptions they pass. `model` is a
@@ -13,8 +33,7 @@ export async function createOrtSession(
   options: InferenceSession.SessionOptions,
 ): Promise<RunnerSession> {
   const { path: source, fixedShapes } = typeof model === 'object' && 'path' in model ? model : { path: model, fixedShapes: undefined };
-  // One call, but create() takes a path and bytes through separate overloads.
-  const session = await (typeof source === 'string' ? InferenceSession.create(source, options) : InferenceSession.create(source, options));
+  const session = await createInferenceSession(source, options);
   return {
     run: (feeds: Feeds) => session.run(feeds) as Promise<Feeds>,
     accepts: fixedShapes ? (feeds) => shapesMatch(feeds, fixedShapes) : () => true,

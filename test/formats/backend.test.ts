@@ -17,8 +17,9 @@ import { readModel } from '../../src/onnx/model-io';
 import { formatRegistry } from '../../src/plugins';
 import { compareTensors } from '../../src/tensors';
 import { runModel, tempDir } from '../helpers/models';
+import { ONNX_TESTDATA, describeWithTestdata } from '../helpers/testdata';
 
-const DATA = '/usr/share/libonnx-testdata/data/node';
+const DATA = ONNX_TESTDATA;
 const config = resolveModuleConfig({});
 const formats = formatRegistry.all().filter((f) => f.name.startsWith('onnx-'));
 type Outcome = 'passed' | 'not applicable' | 'caught by the correctness check' | 'failed';
@@ -46,9 +47,8 @@ function signatureOf(feeds: Feeds, outputs: Feeds): ModuleSignature {
   return { inputs: Object.entries(feeds).map(([n, t]) => spec(n, t)), outputs: Object.entries(outputs).map(([n, t]) => spec(n, t)), batching: false, batchSizes: {}, calls: 1 };
 }
 
-describe('conversions over the ONNX backend test models', () => {
+describeWithTestdata('conversions over the ONNX backend test models', () => {
   it('runs every conversion on every model onnxruntime runs', async () => {
-    if (!fs.existsSync(DATA)) throw new Error(`${DATA} is missing: install Debian's libonnx-testdata (apt-get install libonnx-testdata)`);
     const work = tempDir('nav-backend-');
     const counts: Record<string, Record<Outcome, number>> = {};
     const failures: string[] = [];

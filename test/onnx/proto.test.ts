@@ -18,8 +18,9 @@ import {
   type TensorProto,
 } from '../../src/onnx/proto';
 import { runModel } from '../helpers/models';
+import { ONNX_TESTDATA, describeWithTestdata } from '../helpers/testdata';
 
-const TEST_DATA = '/usr/share/libonnx-testdata/data/node';
+const TEST_DATA = ONNX_TESTDATA;
 /** Ops whose outputs differ from run to run; their reference outputs cannot be compared. */
 const RANDOM_OPS = new Set(['Bernoulli', 'Multinomial', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike']);
 
@@ -142,7 +143,7 @@ describe('ONNX protobuf codec', () => {
   });
 });
 
-describe('libonnx-testdata round trip', () => {
+describeWithTestdata('libonnx-testdata round trip', () => {
   const dirs = fs.existsSync(TEST_DATA) ? fs.readdirSync(TEST_DATA).filter((d) => fs.existsSync(path.join(TEST_DATA, d, 'model.onnx'))) : [];
   /** Each dir's model.onnx, read once for the tests below (about 0.5 MB in all). */
   let files: Buffer[] = [];

@@ -89,7 +89,7 @@ describe('loadTensorRT', () => {
   it('without status.json tells how to build the addon', () => {
     const loaded = loadTensorRT({ packageRoot: folder('no-status') });
     expect(loaded).toEqual({ unavailable: expect.stringContaining('has not been built') });
-    expect((loaded as { unavailable: string }).unavailable).toMatch(/node native\/build\.js.*TENSORRT_ROOT/);
+    expect((loaded as { unavailable: string }).unavailable).toMatch(/npx model-navigator-build-addon.*TENSORRT_ROOT/);
   });
 
   it('gives the reason build.js recorded', () => {
