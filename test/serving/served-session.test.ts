@@ -65,8 +65,9 @@ describe('served sessions in worker threads', () => {
     await session.run(feeds); // warm
     const delay = monitorEventLoopDelay({ resolution: 5 });
     delay.enable();
+    // Runs back to back until the work spans well over the bound below, however fast this machine is.
     const started = performance.now();
-    await session.run(feeds);
+    while (performance.now() - started < 150) await session.run(feeds);
     const runMs = performance.now() - started;
     delay.disable();
     const maxDelayMs = delay.max / 1e6;
