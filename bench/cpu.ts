@@ -150,7 +150,7 @@ async function benchCase(c: Case, options: { formats?: string[]; rounds: number;
   const over = (run: (x: Tensor) => Promise<Tensor>, inputs: Tensor[]) => async () => { for (const x of inputs) await run(x); };
   const [plainCaptured, navCaptured, plainUnseen, navUnseen] = await interleavedRounds(
     [over(plain, c.captured), over(navigated, c.captured), over(plain, c.unseen), over(navigated, c.unseen)],
-    options.rounds,
+    { rounds: options.rounds },
   );
   const accuracy = async (inputs: Tensor[]) => {
     const pairs = [];
@@ -166,7 +166,7 @@ async function benchCase(c: Case, options: { formats?: string[]; rounds: number;
     c.modules.map((m) => {
       const moduleStatus = status.modules[m.name];
       const candidate = moduleStatus && selectedCandidate(moduleStatus);
-      return [m.name, candidate ? `${candidate.format} (${candidate.precision}, ${candidate.runner})` : `none: ${moduleStatus?.selected.reason ?? 'no status'}`];
+      return [m.name, candidate ? `${candidate.key} (${candidate.precision})` : `none: ${moduleStatus?.selected.reason ?? 'no status'}`];
     }),
   );
   await Promise.all([...plainSessions.map((s) => s.release()), ...modules.map((m) => m.release())]);

@@ -37,18 +37,24 @@ export function spread(xs: readonly number[]): Spread {
 }
 
 /**
- * Ms of each side per round: every round runs each side once, the order rotating between rounds so
- * that neither always goes first, and drift of the machine hits all sides alike. One untimed round first.
+ * Ms per run of each side, per round: every round runs each side (repeated so that it lasts at least
+ * `minSideMs`, from a first untimed round), the order rotating between rounds so that neither always
+ * goes first and drift of the machine hits all sides alike.
  */
-export async function interleavedRounds(sides: readonly (() => Promise<unknown>)[], rounds: number): Promise<number[][]> {
-  for (const run of sides) await run();
+export async function interleavedRounds(sides: readonly (() => Promise<unknown>)[], { rounds, minSideMs = 200 }: { rounds: number; minSideMs?: number }): Promise<number[][]> {
+  const repeats: number[] = [];
+  for (const run of sides) {
+    const start = performance.now();
+    await run();
+    repeats.push(Math.max(1, Math.ceil(minSideMs / Math.max(performance.now() - start, 0.01))));
+  }
   const times: number[][] = sides.map(() => []);
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < sides.length; k++) {
       const i = (k + round) % sides.length;
       const start = performance.now();
-      await sides[i]();
-      times[i].push(performance.now() - start);
+      for (let r = 0; r < repeats[i]; r++) await sides[i]();
+      times[i].push((performance.now() - start) / repeats[i]);
     }
   }
   return times;
