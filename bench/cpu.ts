@@ -8,6 +8,7 @@
  *
  *   npm run bench:cpu                                  the default cases (several minutes on 2 cores)
  *   node dist/bench/cpu.js resnet50:1 ocr              some cases; `all` adds encoder:1, encoder:8, memory
+ *   node dist/bench/cpu.js tv-resnet18:1 tv-mobilenet_v3_small-legacy:8   after bench/export_torchvision.py
  *   node dist/bench/cpu.js --formats onnx,onnx-int8-static --rounds 9 --force
  *
  * --formats: the targetFormats to try (default: every registered format, so a newly registered one
@@ -98,6 +99,17 @@ const CASES: Record<string, () => Case> = {
   'encoder:1': () => encoderCase(1),
   'encoder:8': () => encoderCase(8),
 };
+/** A torchvision model exported by bench/export_torchvision.py (not in the defaults: it needs Debian's python3-torch). */
+function torchvisionFile(file: string): () => Uint8Array {
+  return () => {
+    const found = path.join(__dirname, '..', '..', 'bench', 'results', file);
+    if (!fs.existsSync(found)) throw new Error(`${found} is missing: run /usr/bin/python3 bench/export_torchvision.py [--legacy] first`);
+    return fs.readFileSync(found);
+  };
+}
+for (const name of ['resnet18', 'mobilenet_v3_small', 'resnet18-legacy', 'mobilenet_v3_small-legacy']) {
+  for (const batch of [1, 8]) CASES[`tv-${name}:${batch}`] = () => imageCase(`tv-${name}`, torchvisionFile(`torchvision-${name}.onnx`), batch);
+}
 const DEFAULT_CASES = ['resnet50:1', 'resnet50:8', 'mobilenet:1', 'mobilenet:8', 'mobilenet-opset11:1', 'ocr'];
 
 const workDir = path.resolve(process.env.NAV_BENCH_DIR ?? path.join(os.tmpdir(), 'nav-bench-cpu'));
@@ -238,12 +250,12 @@ async function main(): Promise<void> {
   console.log(`\nCPU benchmark on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${date}`);
   console.log(`load average at start ${machine.loadAverageAtStart.map((l) => l.toFixed(1)).join(' ')}, at end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ${rounds} interleaved rounds; ratio = plain / navigator per round: median [min-max, IQR]`);
   console.log(`formats tried: ${report.formats.join(', ')}\n`);
-  console.log('| case | captured: plain ms | navigator ms | ratio | unseen: plain ms | navigator ms | ratio | min cosine captured / unseen | selected |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log('| case | captured: plain ms | navigator ms | ratio | unseen: plain ms | navigator ms | ratio | min cosine captured / unseen | optimize s | selected |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     const text = r.captured.sameText === undefined ? '' : ` (same text ${r.captured.sameText * 100}% / ${r.unseen.sameText! * 100}%)`;
     const selected = Object.entries(r.selected).map(([m, s]) => `${m}: ${s}`).join('; ');
-    console.log(`| ${r.case} | ${fmt(r.captured)} | ${fmt(r.unseen)} | ${r.captured.minCosine.toFixed(5)} / ${r.unseen.minCosine.toFixed(5)}${text} | ${selected} |`);
+    console.log(`| ${r.case} | ${fmt(r.captured)} | ${fmt(r.unseen)} | ${r.captured.minCosine.toFixed(5)} / ${r.unseen.minCosine.toFixed(5)}${text} | ${r.optimizeSeconds.toFixed(0)} | ${selected} |`);
   }
   if (memory) console.log(`\nPeak RSS of optimize for the encoder: ${(memory.peakRssBytes / 2 ** 20).toFixed(0)} MiB = ${memory.ratio}x the model's ${(memory.modelBytes / 2 ** 20).toFixed(0)} MiB`);
 }
