@@ -231,7 +231,8 @@ async function main(): Promise<void> {
   if (process.argv[2] === '--memory-probe') return memoryProbe();
   const { formats, rounds, force, wanted } = parseArgs(process.argv.slice(2));
   const cpus = os.cpus();
-  const machine = { cpu: cpus[0].model.trim(), cores: cpus.length, memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1), node: process.version, loadAverageAtStart: os.loadavg() };
+  // availableParallelism follows the process's CPU affinity (taskset), os.cpus() lists the whole machine.
+  const machine = { cpu: cpus[0].model.trim(), cores: os.availableParallelism(), machineCores: cpus.length, memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1), node: process.version, loadAverageAtStart: os.loadavg() };
   const date = new Date().toISOString();
   const results = [];
   for (const name of wanted.filter((w) => w !== 'memory')) {
