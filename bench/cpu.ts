@@ -133,7 +133,7 @@ function cosine(a: Tensor, b: Tensor): number {
 
 interface Side { plainMs: number; navigatorMs: number; ratio: Spread; minCosine: number; sameText?: number }
 
-/** Times plain vs navigator over a set of inputs, interleaved with the other set's runs. */
+/** Medians of the per-round ms of a pass over one input set, the per-round ratios plain / navigator, the worst cosine. */
 function summarize(plain: number[], navigator: number[], cosines: number[], sameText?: number): Side {
   const ratio = spread(plain.map((p, i) => p / navigator[i]));
   return { plainMs: spread(plain).median, navigatorMs: spread(navigator).median, ratio, minCosine: Math.min(...cosines), sameText };
