@@ -7,7 +7,7 @@
  *   npm run build && node dist/bench/models-check.js [--skip-large]
  */
 import * as ort from 'onnxruntime-node';
-import { bertBase, buildDenoiser, buildImageDecoder, buildTextEncoder, resnet50 } from '../src/models';
+import { bertBase, buildDenoiser, buildImageDecoder, buildTextEncoder, mobileNetV2, resnet50 } from '../src/models';
 import { DataType, decodeModel } from '../src/onnx/proto';
 import { median, timeRuns } from './timing';
 
@@ -25,8 +25,9 @@ function parameterCount(bytes: Uint8Array): number {
 /**
  * torchvision resnet50: 25,557,032. HF BertModel without pooler and token-type embeddings:
  * 23,835,648 in embeddings (words, positions, LayerNorm) + 12 layers x 7,087,872.
+ * torchvision mobilenet_v2: 3,504,872.
  */
-const EXPECTED_PARAMETERS = { resnet50: 25_557_032, bertBase: 23_835_648 + 12 * 7_087_872 };
+const EXPECTED_PARAMETERS = { resnet50: 25_557_032, bertBase: 23_835_648 + 12 * 7_087_872, mobilenetV2: 3_504_872 };
 
 function filled(type: 'float32' | 'int64', dims: number[]): ort.Tensor {
   const n = dims.reduce((p, d) => p * d, 1);
@@ -43,6 +44,7 @@ async function large(): Promise<void> {
   for (const [name, build, feeds] of [
     ['resnet50', () => resnet50(), { pixel_values: filled('float32', [1, 3, 224, 224]) }],
     ['bertBase', () => bertBase(), { input_ids: filled('int64', [1, 128]) }],
+    ['mobilenetV2', () => mobileNetV2(), { pixel_values: filled('float32', [1, 3, 224, 224]) }],
   ] as const) {
     let start = performance.now();
     const bytes = build();

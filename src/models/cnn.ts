@@ -1,4 +1,4 @@
-import { Net, conv2d, newNet, uniformArray, uniformParam } from './layers';
+import { Net, batchNorm, conv2d, newNet } from './layers';
 
 /**
  * ResNet-shaped image classifier: conv 7x7/2 + BN + ReLU + maxpool stem, stages of basic or bottleneck
@@ -14,6 +14,8 @@ export interface ResNetOptions {
   /** Bottleneck blocks (1x1 → 3x3 → 1x1, 4x expansion) as in ResNet-50+, else basic blocks (3x3 → 3x3). */
   bottleneck: boolean;
   imageSize: number;
+  /** Symbolic `height` / `width` input axes (any size runs; global pooling ends the net). Default false. */
+  dynamicSize: boolean;
   classes: number;
   seed: number;
   name: string;
@@ -24,6 +26,7 @@ export const RESNET_DEFAULTS: ResNetOptions = {
   baseWidth: 64,
   bottleneck: true,
   imageSize: 224,
+  dynamicSize: false,
   classes: 1000,
   seed: 0,
   name: 'resnet',
@@ -34,28 +37,6 @@ export const RESNET_DEFAULTS: ResNetOptions = {
  * residual stream's variance would double at every block and explode over ResNet-50's 16 blocks.
  */
 const RESIDUAL_BRANCH_GAMMA = 0.3;
-
-/**
- * Inference BatchNormalization with running statistics near identity (like a trained net's),
- * so the node computes something non-trivial while activations stay O(1).
- */
-function batchNorm(net: Net, x: string, name: string, channels: number, gammaScale = 1): string {
-  const { b } = net;
-  // Scaled after the draw, in float32, so not a uniformParam.
-  const gamma = uniformArray(net, channels, 0.8, 1.0).map((g) => g * gammaScale);
-  const param = (suffix: string, lo: number, hi: number): string => uniformParam(net, `${name}.${suffix}`, [channels], lo, hi);
-  return b.op(
-    'BatchNormalization',
-    [
-      x,
-      b.initializer(`${name}.weight`, gamma, [channels], 'float32'),
-      param('bias', -0.1, 0.1),
-      param('running_mean', -0.1, 0.1),
-      param('running_var', 0.8, 1.2),
-    ],
-    { epsilon: 1e-5 },
-  );
-}
 
 function convBn(net: Net, x: string, name: string, cin: number, cout: number, kernel: number, stride = 1, gammaScale = 1): string {
   const y = conv2d(net, x, `${name}.conv`, cin, cout, kernel, { stride });
@@ -118,7 +99,8 @@ export function buildResNet(options: Partial<ResNetOptions> = {}): Uint8Array {
   const o: ResNetOptions = { ...RESNET_DEFAULTS, ...options };
   const net = newNet(o.name, o.seed);
   const { b } = net;
-  const input = b.input('pixel_values', 'float32', ['batch', 3, o.imageSize, o.imageSize]);
+  const size = o.dynamicSize ? ['height', 'width'] : [o.imageSize, o.imageSize];
+  const input = b.input('pixel_values', 'float32', ['batch', 3, ...size]);
   let x = stem(net, input, o.baseWidth);
   let channels = o.baseWidth;
   o.blocks.forEach((count, stage) => {
@@ -136,7 +118,7 @@ export function buildResNet(options: Partial<ResNetOptions> = {}): Uint8Array {
 }
 
 /** Real ResNet-50 shapes: bottlenecks [3, 4, 6, 3], width 64, 224x224, 1000 classes (~25.6M params). */
-export function resnet50(options: Partial<Pick<ResNetOptions, 'seed' | 'classes' | 'imageSize'>> = {}): Uint8Array {
+export function resnet50(options: Partial<Pick<ResNetOptions, 'seed' | 'classes' | 'imageSize' | 'dynamicSize'>> = {}): Uint8Array {
   return buildResNet({ ...options, blocks: [3, 4, 6, 3], baseWidth: 64, bottleneck: true, name: 'resnet50' });
 }
 

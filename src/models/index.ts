@@ -14,3 +14,8 @@ export {
   IMAGE_SIZE,
 } from './text-to-image';
 export type { TextToImageOptions, DenoiserOptions } from './text-to-image';
+export { buildMobileNet, mobileNetV2, MOBILENET_DEFAULTS, MOBILENET_V2_STAGES } from './mobilenet';
+export type { MobileNetOptions } from './mobilenet';
+export { buildTextDetector, buildTextClassifier, buildTextRecognizer, TEXT_LINE_HEIGHT, TEXT_CLASSES, RECOGNIZER_STRIDE } from './ocr';
+export type { OcrModelOptions } from './ocr';
+export { withConstantWeights, mobileNetV2Legacy } from './legacy-export';

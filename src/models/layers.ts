@@ -12,8 +12,9 @@ export interface Net {
   rng: () => number;
 }
 
-export function newNet(name: string, seed: number): Net {
-  const b = new GraphBuilder(name, { opset: 17, seed });
+/** `opset` 17 unless given; the conv generators use only ops whose form is the same from opset 11 on. */
+export function newNet(name: string, seed: number, opset = 17): Net {
+  const b = new GraphBuilder(name, { opset, seed });
   // A different stream than the builder's, so the two never hand out the same numbers.
   return { b, rng: seededRandom((seed * 2654435761 + 0x9e3779b9) >>> 0) };
 }
@@ -29,6 +30,20 @@ export function uniformArray(net: Net, n: number, lo: number, hi: number): Float
 export function uniformParam(net: Net, name: string, dims: number[], lo: number, hi: number): string {
   const n = dims.reduce((p, d) => p * d, 1);
   return net.b.initializer(name, uniformArray(net, n, lo, hi), dims, 'float32');
+}
+
+/** Names of the initializers each graph under construction shares between nodes. */
+const sharedNames = new WeakMap<GraphBuilder, Set<string>>();
+
+/** A float32 initializer several nodes read (e.g. Clip bounds): created on first use, then reused. */
+export function sharedInitializer(b: GraphBuilder, name: string, values: number[], dims: number[]): string {
+  let names = sharedNames.get(b);
+  if (!names) sharedNames.set(b, (names = new Set()));
+  if (!names.has(name)) {
+    names.add(name);
+    b.initializer(name, Float32Array.from(values), dims, 'float32');
+  }
+  return name;
 }
 
 export function int64s(b: GraphBuilder, name: string, values: number[]): string {
@@ -98,4 +113,26 @@ export function conv2d(
     strides: [stride, stride],
     pads: [pad, pad, pad, pad],
   });
+}
+
+/**
+ * Inference BatchNormalization with running statistics near identity (like a trained net's),
+ * so the node computes something non-trivial while activations stay O(1).
+ */
+export function batchNorm(net: Net, x: string, name: string, channels: number, gammaScale = 1): string {
+  const { b } = net;
+  // Scaled after the draw, in float32, so not a uniformParam.
+  const gamma = uniformArray(net, channels, 0.8, 1.0).map((g) => g * gammaScale);
+  const param = (suffix: string, lo: number, hi: number): string => uniformParam(net, `${name}.${suffix}`, [channels], lo, hi);
+  return b.op(
+    'BatchNormalization',
+    [
+      x,
+      b.initializer(`${name}.weight`, gamma, [channels], 'float32'),
+      param('bias', -0.1, 0.1),
+      param('running_mean', -0.1, 0.1),
+      param('running_var', 0.8, 1.2),
+    ],
+    { epsilon: 1e-5 },
+  );
 }
