@@ -25,7 +25,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { formatRegistry, navModule, OnnxModule, optimize } from '../src';
 import type { OptimizeConfig } from '../src';
 import { bertBase, buildTextClassifier, buildTextDetector, buildTextRecognizer, mobileNetV2, mobileNetV2Legacy, resnet50 } from '../src/models';
-import { selectedCandidate } from '../src/status';
+import { selectedCandidate } from '../src/core/status';
 import { similarity } from '../src/tensors';
 import { writeFileAtomic } from '../src/workspace/atomic';
 import { floats, ids } from './inputs';
