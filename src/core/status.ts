@@ -198,6 +198,8 @@ export interface PipelineComparison {
   /** First and third quartile of the passes: where the middle half of them fell. */
   beforeQuartilesMs: [number, number];
   afterQuartilesMs: [number, number];
+  /** First and third quartile of the speedups of adjacent pairs of passes (original, then rebound): load that drifts hits both of a pair alike. */
+  pairSpeedupQuartiles?: [number, number];
 }
 
 /** One numeric leaf of the pipeline's results (a tensor, typed array, number array or number). */

@@ -20,7 +20,7 @@ import { finalStatus, type Choices, type PipelineContext, type StepOutcome } fro
 import { deviceAssignmentStep } from './device-assignment';
 import { defaultEndToEnd, endToEndStep } from './end-to-end';
 import { ModuleJob, optimizeModule } from './module-optimizer';
-import { PipelineCall, comparePipelines, interferenceStep, runPipeline } from './pipeline-timing';
+import { PipelineCall, comparePipelines, pipelineTimingStep, quietThreadsStep, runPipeline } from './pipeline-timing';
 
 /** A function to optimize the standalone modules it calls, or a pipeline instance. */
 export type OptimizeTarget = object;
@@ -294,6 +294,9 @@ async function pipelineSteps(
   const endToEnd = await endToEndStep(context, choices, thresholds);
   take(endToEnd);
   progress.info(`end-to-end check: ${endToEnd.endToEnd.summary}${endToEnd.endToEnd.fallbacks.length ? `; fell back: ${endToEnd.endToEnd.fallbacks.join('; ')}` : ''}`);
+  const threads = quietThreadsStep(context, choices, all.length);
+  take(threads);
+  notes.push(...threads.notes);
   await context.apply(choices);
   let timing = await context.time();
   const assignment = await deviceAssignmentStep(context, choices, timing);
@@ -302,10 +305,10 @@ async function pipelineSteps(
     notes.push(...assignment.notes);
     timing = assignment.timing ?? timing;
   }
-  const interference = await interferenceStep(context, choices, timing);
-  take(interference);
-  notes.push(...interference.notes);
-  timing = interference.timing;
+  const judged = await pipelineTimingStep(context, choices, timing);
+  take(judged);
+  notes.push(...judged.notes);
+  timing = judged.timing;
   progress.info(`pipeline: ${timing.beforeMs.toFixed(1)} ms before, ${timing.afterMs.toFixed(1)} ms after`);
 
   const statuses = new Map(fresh.map(({ entry }) => [entry.name, finalStatus(optimized.get(entry.name)!, chains.get(entry.name)!)]));

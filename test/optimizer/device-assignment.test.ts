@@ -2,6 +2,7 @@ import { strategies } from '../../src';
 import type { CandidateStatus, ModuleStatus } from '../../src';
 import type { Choices, PipelineContext } from '../../src/optimizer/choices';
 import { deviceAssignmentStep } from '../../src/optimizer/device-assignment';
+import { pipelineTimingStep, quietThreadsStep } from '../../src/optimizer/pipeline-timing';
 
 /** A passed candidate with one profiled batch size. */
 function candidate(runner: string, p50Ms: number): CandidateStatus {
@@ -78,5 +79,43 @@ describe('trying every module on the GPU', () => {
     const statuses = [cpuOnly, moduleStatus('one', 1, 2)];
     expect(await deviceAssignmentStep(context(statuses, 1).context, choicesOf(statuses), { beforeMs: 2, afterMs: 2, ...quartiles })).toBeUndefined();
     expect(cpuOnly.selected.key).toBe('onnx/OnnxCPU/default');
+  });
+});
+
+describe('the pipeline-level rule', () => {
+  const timing = (afterMs: number, pairs: [number, number]) => ({ beforeMs: 20, afterMs, ...quartiles, pairSpeedupQuartiles: pairs });
+
+  it('keeps choices that make the pipeline faster beyond the spread of the paired passes', async () => {
+    const statuses = [moduleStatus('enc', 1, 1.2), moduleStatus('den', 2, 2.1)];
+    const choices = new Map(statuses.map((s) => [s.module, { step: 'module', key: s.candidates[1].key, reason: 'faster alone' }]));
+    const { context: ctx } = context(statuses, 10);
+    const outcome = await pipelineTimingStep(ctx, choices, timing(10, [1.6, 2.4]));
+    expect(outcome.choices).toBe(choices);
+    expect(outcome.notes).toEqual([]);
+  });
+
+  it('puts the modules whose choice the user did not name back on their source when the gain is within the noise', async () => {
+    const statuses = [moduleStatus('enc', 1, 1.2), moduleStatus('den', 2, 2.1)];
+    const choices = new Map(statuses.map((s) => [s.module, { step: 'module', key: s.candidates[1].key, reason: 'faster alone' }]));
+    const { context: ctx, bound } = context(statuses, 19.5);
+    ctx.modules[1].strategy = strategies.selected('onnx', 'OnnxWebGPU');
+    const outcome = await pipelineTimingStep(ctx, choices, timing(19.5, [0.9, 1.15]));
+    expect(outcome.choices.get('enc')).toMatchObject({ step: 'pipeline-timing', key: 'onnx/OnnxCPU/default', reason: expect.stringMatching(/^no measurable gain for the whole pipeline: 19\.5 ms vs 20\.0 ms, middle half of the paired speedups 0\.90-1\.15x/) });
+    expect(outcome.choices.get('den')!.key).toBe('onnx/OnnxWebGPU/default'); // named by the user: stays
+    expect(bound[bound.length - 1]).toEqual(['onnx/OnnxCPU/default', 'onnx/OnnxWebGPU/default']);
+    expect(outcome.notes).toEqual([expect.stringMatching(/: enc run their original models$/)]);
+  });
+
+  it('turns thread spinning off for every CPU module of a pipeline of several modules, a source choice too', () => {
+    const statuses = [moduleStatus('enc', 1, 1.2), moduleStatus('den', 2, 2.1)];
+    const choices = new Map([
+      ['enc', { step: 'module', key: 'onnx/OnnxCPU/default', reason: 'source' }],
+      ['den', { step: 'module', key: 'onnx/OnnxWebGPU/default', reason: 'gpu' }],
+    ]);
+    const { context: ctx } = context(statuses, 10);
+    expect(quietThreadsStep(ctx, choices, 1).choices).toBe(choices);
+    const outcome = quietThreadsStep(ctx, choices, 2);
+    expect(outcome.choices.get('enc')).toEqual({ step: 'threads', key: 'onnx/OnnxCPU/default', settings: { 'session.intra_op.allow_spinning': 0 }, reason: 'thread spinning off: 2 modules share the cores' });
+    expect(outcome.choices.get('den')).toBe(choices.get('den'));
   });
 });

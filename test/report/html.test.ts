@@ -84,7 +84,9 @@ describe('optimize-report.html in headless Chromium', () => {
       { step: 'module selection', key: 'onnx-int8/OnnxCPU/default', reason: 'lowest latency at the observed batch sizes' },
       { step: 'end-to-end check', key: encoder.baseline, reason: 'final outputs drifted; back to full precision' },
     ];
-    const withChain = { ...report, modules: { ...report.modules, encoder: { ...encoder, decisions } } };
+    // A status of an older writer carries no chain: the head module here.
+    const { decisions: _chain, ...headWithout } = report.modules.head;
+    const withChain = { ...report, modules: { ...report.modules, encoder: { ...encoder, decisions }, head: headWithout as typeof report.modules.head } };
     const html = renderHtmlReport(withChain);
     const chain = /<section class="module" id="module-encoder">[\s\S]*?<ol class="chain">([\s\S]*?)<\/ol>/.exec(html)![1];
     expect(chain.match(/<li>/g)).toHaveLength(2);
