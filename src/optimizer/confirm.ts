@@ -2,8 +2,8 @@ import type { Feeds } from '../core/feeds';
 import type { RunnerSession } from '../core/plugin';
 import type { GainCheck } from '../core/status';
 
-/** Rounds of the head-to-head: enough for quartiles that mean something, few enough to stay cheap. */
-const ROUNDS = 7;
+/** Rounds of the head-to-head: enough for quartiles that mean something (the first is the 2nd of 5), few enough that a large model's optimize stays within a minute. */
+const ROUNDS = 5;
 
 /**
  * Whether a candidate is faster than the source beyond the noise. Profiling times candidates one
@@ -28,6 +28,8 @@ export async function confirmGain(candidate: RunnerSession, source: RunnerSessio
 type Speedups = Omit<GainCheck, 'faster' | 'unseen'>;
 
 async function speedups(candidate: RunnerSession, source: RunnerSession, inputs: Feeds[], windowMs: number): Promise<Speedups> {
+  // One warm-up run of each on each input: a new shape costs a first run (allocations, kernel choice) that a pipeline pays once.
+  for (const feeds of inputs) for (const session of [candidate, source]) await session.run(feeds);
   const speedups: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     let candidateMs = 0, sourceMs = 0;
@@ -45,12 +47,11 @@ async function speedups(candidate: RunnerSession, source: RunnerSession, inputs:
   return { rounds: ROUNDS, speedup: at(0.5), speedupQuartiles: quartiles };
 }
 
-/** Median time of one run over a short window (at least 3 runs, after one warm-up run). */
+/** Median time of one run over a short window (at least one run: a large model's single run is window enough). */
 async function timeWindow(session: RunnerSession, feeds: Feeds, windowMs: number): Promise<number> {
-  await session.run(feeds);
   const times: number[] = [];
   const end = performance.now() + windowMs;
-  while (times.length < 3 || performance.now() < end) {
+  while (times.length < 1 || performance.now() < end) {
     const start = performance.now();
     await session.run(feeds);
     times.push(performance.now() - start);
