@@ -3,8 +3,8 @@ import { ModuleRecord, NAV_MODULE_CONFIGS, NAV_MODULES, NAV_PIPELINE, ownMetadat
 import type { PipelineOptions } from '../decorators/pipeline';
 import type { ModuleOptimizeConfig } from './config/resolve';
 import { NavigatorError } from './core/errors';
-import { claimModuleName, standaloneModules } from './module/module-names';
-import { OnnxModule, controlOf, type NavModuleOptions } from './module/onnx-module';
+import { claimModuleName } from './module/module-names';
+import { OnnxModule, controlOf, standaloneModules, type NavModuleOptions } from './module/onnx-module';
 
 /** One module found on a target: the only place that reads the decorators' metadata. */
 export interface ModuleEntry {

@@ -1,5 +1,4 @@
 import { NavigatorError } from '../core/errors';
-import type { OnnxModule } from './onnx-module';
 
 /**
  * A module name is a folder name in the workspace: letters, digits, '_', '-' and inner dots only.
@@ -50,5 +49,3 @@ export function checkDeclaredName(options: { name?: unknown } | undefined, call:
   }
 }
 
-/** Modules declared without a class (`navModule(model, options)`, `OnnxModule.create`, interceptSessions): what `optimize(fn, ...)` optimizes. */
-export const standaloneModules = new Set<OnnxModule<unknown, unknown>>();

@@ -7,7 +7,7 @@ import { BASELINE } from '../core/status';
 import type { ModuleOptimizeConfig } from '../config/resolve';
 import { createInferenceSession } from '../runners/ort-session';
 import { InputCheck, type Expected } from './input-check';
-import { checkDeclaredName, claimModuleName, standaloneModules } from './module-names';
+import { checkDeclaredName, claimModuleName } from './module-names';
 import { fetchesOf, metadataOf, type Fetched, pickOutputs, type ModelIO, type OutputNames, type RunArgs } from './session-io';
 
 export interface NavModuleOptions<In = Feeds, Out = Feeds> {
@@ -72,6 +72,9 @@ export interface ModuleControl {
   /** The session calls go to while bound (also while A/B timing sets it aside); undefined on the original. */
   boundSession(): RunnerSession | undefined;
 }
+
+/** Modules declared without a class (`navModule(model, options)`, `OnnxModule.create`, interceptSessions): what `optimize(fn, ...)` optimizes. */
+export const standaloneModules = new Set<OnnxModule<unknown, unknown>>();
 
 const controls = new WeakMap<object, ModuleControl>();
 
