@@ -7,6 +7,7 @@
  *   npx tsc -p tsconfig.json && ../shared/device/pack
  *   (GPU machine) source .device/setup.sh; node dist/bench/gpu.js            full set
  *                                          node dist/bench/gpu.js --tiny     small models: checks the script
+ *                                          node dist/bench/gpu.js --pipelines  the text-to-image pipeline cases only
  *                                          node dist/bench/gpu.js --options  WebGPU provider options on ResNet-50
  *
  * Writes gpu-bench.json and gpu-bench.md under $OUT (or bench/results/), and prints the table.
@@ -267,6 +268,11 @@ async function main(): Promise<void> {
   if (args.has('--options')) {
     await attempt('options', () => optionsCase('resnet50', () => resnet50(), image(32, 224), 32));
     await attempt('options fp16', () => optionsCase('resnet50_fp16', () => toFloat16(resnet50()), image(32, 224), 32));
+  } else if (args.has('--pipelines')) {
+    // The mixed-device cases only (issue 13: a mixed selection must not end below plain WebGPU).
+    await attempt('text-to-image b2', () => textToImageCase(2));
+    await attempt('text-to-image b16', () => textToImageCase(16));
+    await attempt('text-to-image b16 WebGPU only', () => textToImageCase(16, ['OnnxWebGPU']));
   } else if (args.has('--tiny')) {
     await attempt('tiny_resnet b4', () => modelCase('tiny_resnet_b4', () => tinyResNet(), image(4, 32), 4));
     await attempt('tiny_encoder b2', () => modelCase('tiny_encoder_b2', () => tinyEncoder(), { input_ids: ids([2, 16], 100, 1) }, 2));

@@ -1,4 +1,4 @@
-import type { CandidateStatus, Decision, PipelineComparison } from '../core/status';
+import { BASELINE, candidateKey, type CandidateStatus, type Decision, type PipelineComparison } from '../core/status';
 import { runnerRegistry } from '../plugins';
 import { candidateOf, withDecisions, type Choices, type PipelineContext, type StepOutcome } from './choices';
 import { resultsDrift } from './end-to-end';
@@ -34,4 +34,32 @@ export async function deviceAssignmentStep(context: PipelineContext, choices: Ch
   await context.apply(choices);
   const why = timing ? `${timing.afterMs.toFixed(1)} ms vs ${current.afterMs.toFixed(1)} ms` : `final results drift (${drift[0].path})`;
   return { choices, timing: current, notes: [`tried ${names} on the GPU with the rest of the pipeline (${why}); kept the module-by-module choice`] };
+}
+
+/**
+ * Mixing devices must never end below running every module's plain source on one GPU (issue 13:
+ * a mixed WebGPU/CPU selection ran at 0.93x plain WebGPU). For each GPU runner on which every module
+ * optimized here has a passing source candidate (`onnx/<runner>/default`), the pipeline is timed
+ * with that uniform assignment; where it is faster than the current choices by more than 3% (and
+ * its final results still match), it replaces them.
+ */
+export async function uniformAssignmentStep(context: PipelineContext, choices: Choices, current: PipelineComparison): Promise<StepOutcome | undefined> {
+  const gpuRunners = new Set(context.modules.flatMap(({ status }) => status.candidates.filter((c) => runnerRegistry.get(c.runner).device === 'gpu').map((c) => c.runner)));
+  let best: { runner: string; choices: Choices; timing: PipelineComparison } | undefined;
+  const notes: string[] = [];
+  for (const runner of gpuRunners) {
+    const key = candidateKey(BASELINE.format, runner, BASELINE.variant);
+    const sources = context.modules.map(({ name, status }) => [name, status.candidates.find((c) => c.key === key && c.status === 'passed')] as const);
+    if (sources.some(([, candidate]) => !candidate)) continue;
+    if (context.modules.every(({ name }) => choices.get(name)?.key === key)) continue;
+    const uniform = withDecisions(choices, sources.map(([name]) => [name, { step: 'uniform-assignment', key, reason: `every module's source on ${runner} was faster than the mixed assignment` }]));
+    await context.apply(uniform);
+    if (resultsDrift(await context.results(), context.original.results, context.thresholds).bad.length > 0) continue;
+    const timing = await context.time();
+    notes.push(`every module's source on ${runner}: ${timing.afterMs.toFixed(1)} ms vs ${current.afterMs.toFixed(1)} ms with the current choices`);
+    if (timing.afterMs < (best?.timing ?? current).afterMs * 0.97) best = { runner, choices: uniform, timing };
+  }
+  if (notes.length === 0) return undefined;
+  await context.apply(best?.choices ?? choices);
+  return best ? { choices: best.choices, timing: best.timing, notes: [...notes, `kept every module's source on ${best.runner}`] } : { choices, timing: current, notes };
 }

@@ -17,7 +17,7 @@ import { hashConfig, hashModel, toPlain } from '../workspace/hash';
 import { Workspace } from '../workspace/workspace';
 import { Binder, type ApplyTarget } from './apply';
 import { finalStatus, type Choices, type PipelineContext, type StepOutcome } from './choices';
-import { deviceAssignmentStep } from './device-assignment';
+import { deviceAssignmentStep, uniformAssignmentStep } from './device-assignment';
 import { defaultEndToEnd, endToEndStep } from './end-to-end';
 import { ModuleJob, optimizeModule } from './module-optimizer';
 import { PipelineCall, comparePipelines, pipelineTimingStep, quietThreadsStep, runPipeline } from './pipeline-timing';
@@ -304,6 +304,12 @@ async function pipelineSteps(
     take(assignment);
     notes.push(...assignment.notes);
     timing = assignment.timing ?? timing;
+  }
+  const uniform = await uniformAssignmentStep(context, choices, timing);
+  if (uniform) {
+    take(uniform);
+    notes.push(...uniform.notes);
+    timing = uniform.timing ?? timing;
   }
   const judged = await pipelineTimingStep(context, choices, timing);
   take(judged);

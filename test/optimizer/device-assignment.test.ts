@@ -1,7 +1,7 @@
 import { strategies } from '../../src';
 import type { CandidateStatus, ModuleStatus } from '../../src';
 import type { Choices, PipelineContext } from '../../src/optimizer/choices';
-import { deviceAssignmentStep } from '../../src/optimizer/device-assignment';
+import { deviceAssignmentStep, uniformAssignmentStep } from '../../src/optimizer/device-assignment';
 import { pipelineTimingStep, quietThreadsStep } from '../../src/optimizer/pipeline-timing';
 
 /** A passed candidate with one profiled batch size. */
@@ -117,5 +117,43 @@ describe('the pipeline-level rule', () => {
     const outcome = quietThreadsStep(ctx, choices, 2);
     expect(outcome.choices.get('enc')).toEqual({ step: 'threads', key: 'onnx/OnnxCPU/default', settings: { 'session.intra_op.allow_spinning': 0 }, reason: 'thread spinning off: 2 modules share the cores' });
     expect(outcome.choices.get('den')).toBe(choices.get('den'));
+  });
+});
+
+describe('the uniform assignment', () => {
+  /** A context whose pipeline takes `uniformMs` with every module on WebGPU, 10 ms otherwise. */
+  function timedByAssignment(statuses: ModuleStatus[], uniformMs: number) {
+    const { context: ctx, bound } = context(statuses, 10);
+    ctx.time = async () => ({ beforeMs: 20, afterMs: bound[bound.length - 1].every((key) => key === 'onnx/OnnxWebGPU/default') ? uniformMs : 10, ...quartiles });
+    return { ctx, bound };
+  }
+  const mixed = (statuses: ModuleStatus[]) => new Map([
+    [statuses[0].module, { step: 'module', key: 'onnx/OnnxCPU/default', reason: 'faster alone' }],
+    [statuses[1].module, { step: 'module', key: 'onnx/OnnxWebGPU/default', reason: 'faster alone' }],
+  ]);
+
+  it("replaces a mixed assignment that is slower than every module's source on one GPU", async () => {
+    const statuses = [moduleStatus('enc', 1, 1.2), moduleStatus('den', 2, 2.1)];
+    const { ctx, bound } = timedByAssignment(statuses, 8);
+    const outcome = await uniformAssignmentStep(ctx, mixed(statuses), { beforeMs: 20, afterMs: 10, ...quartiles });
+    expect(keys(outcome!.choices, statuses)).toEqual(['onnx/OnnxWebGPU/default', 'onnx/OnnxWebGPU/default']);
+    expect(outcome!.choices.get('enc')).toMatchObject({ step: 'uniform-assignment', reason: expect.stringMatching(/source on OnnxWebGPU was faster than the mixed assignment/) });
+    expect(outcome!.timing!.afterMs).toBe(8);
+    expect(bound[bound.length - 1]).toEqual(['onnx/OnnxWebGPU/default', 'onnx/OnnxWebGPU/default']);
+  });
+
+  it('keeps the current choices when the uniform one is not faster beyond 3%, and binds them again', async () => {
+    const statuses = [moduleStatus('enc', 1, 1.2), moduleStatus('den', 2, 2.1)];
+    const { ctx, bound } = timedByAssignment(statuses, 9.9);
+    const choices = mixed(statuses);
+    const outcome = await uniformAssignmentStep(ctx, choices, { beforeMs: 20, afterMs: 10, ...quartiles });
+    expect(outcome!.choices).toBe(choices);
+    expect(bound[bound.length - 1]).toEqual(['onnx/OnnxCPU/default', 'onnx/OnnxWebGPU/default']);
+  });
+
+  it('does nothing where a module has no passing source on that GPU', async () => {
+    const statuses = [moduleStatus('enc', 1, 1.2), moduleStatus('den', 2, 2.1)];
+    statuses[0].candidates[1].status = 'failed';
+    expect(await uniformAssignmentStep(timedByAssignment(statuses, 1).ctx, mixed(statuses), { beforeMs: 20, afterMs: 10, ...quartiles })).toBeUndefined();
   });
 });
