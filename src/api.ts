@@ -3,6 +3,8 @@ import type { OptimizeConfig } from './config/resolve';
 import type { Dataloader } from './dataloader';
 import { LoadResult, OptimizeTarget, Optimizer } from './optimizer/optimizer';
 import type { OptimizeStatus } from './core/status';
+import { servePipeline } from './serving/serve-pipeline';
+import type { ServingConfigInput } from './serving/serving-config';
 
 /** The config of `optimize` for a pipeline instance: `call` typed by the pipeline and the dataloader's arguments. */
 export type PipelineOptimizeConfig<P, Args extends unknown[]> = Omit<OptimizeConfig, 'call'> & { call?: (pipeline: P, ...args: Args) => unknown };
@@ -19,7 +21,17 @@ export function optimize(target: OptimizeTarget, dataloader: Dataloader, config?
   return container.resolve(Optimizer).optimize(target, dataloader, config);
 }
 
-/** Rebinds each module to the runner its cached status selected; modules without one keep their model. */
-export function loadOptimized(target?: OptimizeTarget, options?: { workspace?: string }): Promise<LoadResult> {
-  return container.resolve(Optimizer).loadOptimized(target, options);
+/**
+ * Rebinds each module to the runner its cached status selected; modules without one keep their
+ * model. With `serving` (and a pipeline target), each module is then served from worker threads,
+ * warmed on a recorded call (see Serving in the README); `servingModules` overrides it per module.
+ */
+export async function loadOptimized(
+  target?: OptimizeTarget,
+  options: { workspace?: string; serving?: ServingConfigInput; servingModules?: Record<string, ServingConfigInput> } = {},
+): Promise<LoadResult> {
+  const loaded = await container.resolve(Optimizer).loadOptimized(target, { workspace: options.workspace });
+  if (!options.serving || !target) return loaded;
+  const served = await servePipeline(target, { workspace: options.workspace, serving: options.serving, modules: options.servingModules });
+  return { modules: { ...loaded.modules, ...served } };
 }

@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { container as rootContainer } from 'tsyringe';
-import { bootstrap, BOOTSTRAP_SERVING, navModule, OnnxModule, pipeline, releasePipeline } from '../../src';
+import { bootstrap, BOOTSTRAP_SERVING, loadOptimized, navModule, OnnxModule, pipeline, releasePipeline } from '../../src';
 import type { Feeds, ServedSession } from '../../src';
 import { controlOf } from '../../src/module/onnx-module';
 import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
@@ -41,5 +41,22 @@ describe('bootstrap with serving', () => {
     expect(workers).toHaveLength(2);
     await releasePipeline(instance);
     expect(workers.map((w) => w.threadId)).toEqual([-1, -1]);
+  });
+});
+
+describe('loadOptimized with serving', () => {
+  it('rebinds a fresh instance from the cache and serves it from worker threads', async () => {
+    const workspace = path.join(dir, 'load-cache');
+    const container = rootContainer.createChildContainer();
+    await bootstrap({ optimize: 'if-missing', workspace, container, pipelines: [ServedPipeline] });
+    const fresh = new ServedPipeline();
+    const expected = await new ServedPipeline().classify(2, 1);
+    const result = await loadOptimized(fresh, { workspace, serving: { workers: 1 } });
+    expect(result.modules.served_classifier).toMatch(/by 1 worker thread\(s\)/);
+    const session = controlOf(fresh.model as OnnxModule<unknown, unknown>).boundSession() as ServedSession;
+    expect(session.pool.workers).toHaveLength(1);
+    const { y } = await fresh.classify(2, 1);
+    (expected.y.data as Float32Array).forEach((value, k) => expect((y.data as Float32Array)[k]).toBeCloseTo(value, 5));
+    await releasePipeline(fresh);
   });
 });
