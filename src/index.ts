@@ -11,11 +11,14 @@ export { strategies, type Strategy } from './config/strategy';
 export type { Dataloader, DataloaderItem } from './dataloader';
 export { NavigatorError } from './core/errors';
 export { registerFormat, registerRunner, formatRegistry, runnerRegistry } from './plugins';
+export { RUNNER_KINDS, loads } from './core/plugin';
 export type { Format, ModelArtifact, ConversionContext, ConversionResult } from './core/plugin';
+export type { Runner, RunnerSession, RunnerVariant, VariantSettings, VariantContext, SessionContext, Availability } from './core/plugin';
 export type { Precision } from './core/precision';
-export type { Runner, RunnerSession, RunnerVariant, Availability } from './core/plugin';
-export type { Feeds, Tensors } from './core/feeds';
-export type { ModuleStatus, OptimizeStatus, CandidateStatus, PerformanceResult } from './core/status';
+export type { Feeds, Tensors, RecordedCall } from './core/feeds';
+export type { ModuleStatus, OptimizeStatus, CandidateStatus, PerformanceResult, SelectedCandidate, Decision, GainCheck } from './core/status';
+export { OnnxFp16Options } from './formats/onnx-fp16';
+export type { CpuSettings } from './runners/onnx-cpu';
 export type { ModuleSignature, TensorSpec } from './core/signature';
 export { discoverDevices } from './runners/device-discovery';
 export {

@@ -1,6 +1,7 @@
 import type { Feeds } from '../core/feeds';
 import type { RunnerSession } from '../core/plugin';
 import type { GainCheck } from '../core/status';
+import { quantile, timeWindow } from './profiler';
 
 /** Rounds of the head-to-head: enough for quartiles that mean something (the first is the 2nd of 5), few enough that a large model's optimize stays within a minute. */
 const ROUNDS = 5;
@@ -35,26 +36,17 @@ async function speedups(candidate: RunnerSession, source: RunnerSession, inputs:
     let candidateMs = 0, sourceMs = 0;
     for (const feeds of inputs) {
       const order = round % 2 === 0 ? [candidate, source] : [source, candidate];
-      const [first, second] = [await timeWindow(order[0], feeds, windowMs), await timeWindow(order[1], feeds, windowMs)];
+      const [first, second] = [await medianRun(order[0], feeds, windowMs), await medianRun(order[1], feeds, windowMs)];
       candidateMs += order[0] === candidate ? first : second;
       sourceMs += order[0] === candidate ? second : first;
     }
     speedups.push(sourceMs / candidateMs);
   }
-  const sorted = [...speedups].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.round((sorted.length - 1) * q)];
-  const quartiles: [number, number] = [at(0.25), at(0.75)];
-  return { rounds: ROUNDS, speedup: at(0.5), speedupQuartiles: quartiles };
+  return { rounds: ROUNDS, speedup: quantile(speedups, 0.5), speedupQuartiles: [quantile(speedups, 0.25), quantile(speedups, 0.75)] };
 }
 
 /** Median time of one run over a short window (at least one run: a large model's single run is window enough). */
-async function timeWindow(session: RunnerSession, feeds: Feeds, windowMs: number): Promise<number> {
-  const times: number[] = [];
-  const end = performance.now() + windowMs;
-  while (times.length < 1 || performance.now() < end) {
-    const start = performance.now();
-    await session.run(feeds);
-    times.push(performance.now() - start);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+async function medianRun(session: RunnerSession, feeds: Feeds, windowMs: number): Promise<number> {
+  const times = (await timeWindow(session, feeds, windowMs, 1)).sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
 }

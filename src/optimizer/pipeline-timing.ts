@@ -2,6 +2,7 @@ import { NavigatorError } from '../core/errors';
 import type { Decision, PipelineComparison } from '../core/status';
 import type { DataloaderItem } from '../dataloader';
 import { NO_SPIN, onnxCpuRunner } from '../runners/onnx-cpu';
+import { quantile } from './profiler';
 import { candidateOf, withDecisions, type Choices, type PipelineContext, type StepOutcome } from './choices';
 
 export type PipelineCall = (...args: unknown[]) => Promise<unknown>;
@@ -53,7 +54,6 @@ export async function comparePipelines(
   return { ...summarizePasses(times[0], times[1]), pairSpeedupQuartiles: [quantile(pairs, 0.25), quantile(pairs, 0.75)] };
 }
 
-const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.round((xs.length - 1) * q)];
 
 export function summarizePasses(before: number[], after: number[]): PipelineComparison {
   const quartiles = (xs: number[]): [number, number] => [quantile(xs, 0.25), quantile(xs, 0.75)];

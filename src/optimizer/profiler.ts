@@ -63,10 +63,11 @@ async function measurePoint(session: RunnerSession, point: ProfilePoint, setting
   };
 }
 
-async function timeWindow(session: RunnerSession, feeds: Feeds, windowMs: number): Promise<number[]> {
+/** The latency of each run over one window of `windowMs`, and at least `minRuns` runs. */
+export async function timeWindow(session: RunnerSession, feeds: Feeds, windowMs: number, minRuns = 3): Promise<number[]> {
   const latencies: number[] = [];
   const end = performance.now() + windowMs;
-  while (latencies.length < 3 || performance.now() < end) {
+  while (latencies.length < minRuns || performance.now() < end) {
     const start = performance.now();
     await session.run(feeds);
     latencies.push(performance.now() - start);
@@ -78,6 +79,11 @@ function isStable(windows: number[][], percent: number): boolean {
   const means = windows.map((w) => w.reduce((sum, x) => sum + x, 0) / w.length);
   const mean = means.reduce((sum, x) => sum + x, 0) / means.length;
   return means.every((m) => Math.abs(m - mean) <= (mean * percent) / 100);
+}
+
+/** The value at fraction `q` of the way through `xs` sorted (index rounded): medians and quartiles of timings. */
+export function quantile(xs: readonly number[], q: number): number {
+  return [...xs].sort((a, b) => a - b)[Math.round((xs.length - 1) * q)];
 }
 
 /** Nearest-rank percentile of sorted values. */
