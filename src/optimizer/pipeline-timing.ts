@@ -36,6 +36,10 @@ export async function comparePipelines(
   useOriginal: (on: boolean) => void,
 ): Promise<PipelineComparison> {
   const times: [number[], number[]] = [[], []];
+  const comparison = (): PipelineComparison => {
+    const pairs = times[1].map((after, i) => times[0][i] / after);
+    return { ...summarizePasses(times[0], times[1]), pairSpeedupQuartiles: [quantile(pairs, 0.25), quantile(pairs, 0.75)] };
+  };
   const begin = performance.now();
   try {
     for (let pass = 0; ; pass++) {
@@ -45,13 +49,16 @@ export async function comparePipelines(
       await runPipeline(call, items);
       times[original ? 0 : 1].push(performance.now() - start);
       const elapsed = performance.now() - begin;
-      if ((pass >= 9 && elapsed >= 500) || (pass % 2 === 1 && elapsed >= 5000)) break;
+      if (pass % 2 === 0) continue;
+      // At least 10 passes and 0.5 s; while neither clearly faster nor clearly slower, more passes
+      // (up to 3 s) before the rules below judge on the spread; never past 5 s.
+      const settled = () => clearlyFaster(comparison()) || clearlySlower(comparison());
+      if ((pass >= 9 && elapsed >= 500 && (elapsed >= 3000 || settled())) || elapsed >= 5000) break;
     }
   } finally {
     useOriginal(false);
   }
-  const pairs = times[1].map((after, i) => times[0][i] / after);
-  return { ...summarizePasses(times[0], times[1]), pairSpeedupQuartiles: [quantile(pairs, 0.25), quantile(pairs, 0.75)] };
+  return comparison();
 }
 
 
