@@ -54,8 +54,8 @@ const COMMANDS: Record<string, Command> = {
   },
   report: {
     usage: 'model-navigator report [workspace] [--html]',
-    summary: 'writes optimize-report.{json,txt} (and .html with --html) from the cache and prints the path',
-    options: { html: { type: 'boolean', description: 'write optimize-report.html (plots, decision chain, pipeline, environment)' } },
+    summary: 'writes optimize-report.{json,txt,html} from the cache and prints the path of the .txt (of the .html with --html)',
+    options: { html: { type: 'boolean', description: 'print the path of optimize-report.html (plots, decision chain, pipeline, environment)' } },
     maxPositionals: 1,
     run: ([dir], values) => {
       // The pipeline section comes from the last report, marked as from the cache.

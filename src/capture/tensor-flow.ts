@@ -17,8 +17,6 @@ import { DATA_READS } from '../runners/gpu-resident';
  * and the module receives the tensor itself.
  */
 
-
-
 interface Origin {
   module: string;
   output: string;
@@ -104,5 +102,3 @@ export class TensorFlowTracker {
     return state;
   }
 }
-
-

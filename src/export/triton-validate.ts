@@ -5,7 +5,7 @@ import { ParsedMessage, ParsedValue, parsePbtxt } from './pbtxt';
 import { ENUMS, FieldSpec, INTEGER_RANGES, MESSAGES, Scalar } from './triton-schema';
 
 /** Bytes per element of Triton's fixed-size data types (TYPE_STRING has none). */
-export const TRITON_TYPE_BYTES: Record<string, number> = {
+const TRITON_TYPE_BYTES: Record<string, number> = {
   TYPE_BOOL: 1, TYPE_UINT8: 1, TYPE_UINT16: 2, TYPE_UINT32: 4, TYPE_UINT64: 8, TYPE_INT8: 1, TYPE_INT16: 2, TYPE_INT32: 4,
   TYPE_INT64: 8, TYPE_FP16: 2, TYPE_FP32: 4, TYPE_FP64: 8, TYPE_BF16: 2,
 };

@@ -2,8 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Tolerance } from '../core/config';
 import { calibrate, runWithOutputs, type TensorRange } from '../onnx/calibrate';
-import { saveConvertedModel } from '../onnx/converted-model';
-import { nameGenerator, opCounts } from '../onnx/graph';
+import { saveConvertedModel, withOpset } from '../onnx/converted-model';
+import { irVersionFor, nameGenerator, opCounts } from '../onnx/graph';
 import { foldBatchNorms, foldConstants } from '../onnx/graph-prep';
 import type { ModelProto } from '../onnx/messages';
 import { modelSourceDir } from '../onnx/model-io';
@@ -108,12 +108,10 @@ function prepare(source: ModelProto): ModelProto {
   return { ...source, graph };
 }
 
-/** IR 7 came with opset 13; raising the opset may need the IR version that reads it. */
+/** The default-domain opset raised to `opset`, with the IR version that reads it (IR 7 came with opset 13). */
 function raiseOpset(model: ModelProto, opset: number): ModelProto {
-  const current = model.opsetImport?.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 1;
-  if (opset <= current) return model;
-  const others = (model.opsetImport ?? []).filter((o) => o.domain && o.domain !== 'ai.onnx');
-  return { ...model, irVersion: Math.max(model.irVersion ?? 0, opset >= 13 ? 7 : 5), opsetImport: [{ domain: '', version: opset }, ...others] };
+  const raised = withOpset(model, '', opset);
+  return raised === model ? model : { ...raised, irVersion: Math.max(model.irVersion ?? 0, irVersionFor(opset)) };
 }
 
 /**
@@ -122,7 +120,7 @@ function raiseOpset(model: ModelProto, opset: number): ModelProto {
  * path), so u8s8 it is even with VNNI. Without VNNI (AVX2's vpmaddubsw) u8·s8 pairs can saturate
  * int16: weights then use 7 bits, as onnxruntime's reduce_range.
  */
-export function int8Variant(): { reduceRange: boolean; note: string } {
+function int8Variant(): { reduceRange: boolean; note: string } {
   let flags = '';
   try {
     flags = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '';

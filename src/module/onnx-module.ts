@@ -309,6 +309,7 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
   private createControl(): ModuleControl {
     return {
       declare: (options) => {
+        if (options === this.declared) return; // scanned again: the input check and its cache stay
         this.declared = options as NavModuleOptions<In, Out>;
         this.updateCheck(); // errors name the module
       },

@@ -17,7 +17,7 @@
 import { NavigatorError } from '../core/errors';
 import { toAttributeProto, type AttributeValue } from './attributes';
 import { dataTypeOf } from './data-types';
-import { isDefaultDomain, topologicalOrder, type Dim } from './graph';
+import { irVersionFor, isDefaultDomain, topologicalOrder, type Dim } from './graph';
 import type { GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, ValueInfoProto } from './messages';
 import { encodeModel } from './proto';
 import { elementCount, tensorFromArray, type ArrayData } from './tensor-data';
@@ -49,12 +49,6 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/** IR version released with each default-domain opset (onnx/docs/Versioning.md). */
-function irVersionFor(opset: number): number {
-  const table: [maxOpset: number, irVersion: number][] = [[8, 3], [9, 4], [10, 5], [11, 6], [14, 7], [18, 8], [20, 9], [22, 10]];
-  return table.find(([maxOpset]) => opset <= maxOpset)?.[1] ?? 11;
 }
 
 export class GraphBuilder {

@@ -8,11 +8,11 @@
  * histogram diverges least (KL) from the histogram itself, as TensorRT's calibrator does.
  */
 import * as fs from 'fs';
-import { InferenceSession } from 'onnxruntime-node';
 import type { CalibrationSettings } from '../core/config';
 import type { Feeds } from '../core/feeds';
 import { saveConvertedModel } from './converted-model';
 import type { ModelProto } from './messages';
+import { createInferenceSession } from '../runners/ort-session';
 
 export interface TensorRange {
   min: number;
@@ -40,7 +40,8 @@ export async function runWithOutputs(
   const augmented: ModelProto = { ...model, graph: { ...model.graph, output: [...(model.graph?.output ?? []), ...extra] } };
   fs.mkdirSync(workDir, { recursive: true });
   const saved = saveConvertedModel(augmented, workDir, source);
-  const session = await InferenceSession.create(saved.path, { executionProviders: ['cpu'], logSeverityLevel: 3 });
+  // The navigator's own session: never one that interceptSessions would hand back as a module.
+  const session = await createInferenceSession(saved.path, { executionProviders: ['cpu'], logSeverityLevel: 3 });
   try {
     for (let i = 0; i < feeds.length; i++) visit((await session.run(feeds[i])) as Feeds, i);
   } finally {

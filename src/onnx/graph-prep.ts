@@ -9,7 +9,7 @@
  * Both change the graph they are given and return how many nodes they folded.
  */
 import { DataType } from './data-types';
-import { consumers, getAttribute, initializersByName, intAttribute, nameGenerator, producers, tensorFromArray, tensorToFloat32 } from './graph';
+import { consumers, getAttribute, initializersByName, intAttribute, nameGenerator, producers, tensorFromArray, tensorToFloat32, unreadNames } from './graph';
 import type { GraphProto, NodeProto, TensorProto } from './messages';
 
 /** Constant's value attributes other than `value` (a tensor), with the tensor each makes. */
@@ -104,15 +104,7 @@ export function foldBatchNorms(graph: GraphProto, modelDir?: string): number {
  * inputs of the same names (models before IR 4 list every initializer among the inputs too).
  */
 export function dropUnusedInitializers(graph: GraphProto): void {
-  const read = new Set<string>((graph.output ?? []).map((o) => o.name ?? ''));
-  const visit = (g: GraphProto): void => {
-    for (const node of g.node ?? []) {
-      for (const input of node.input ?? []) read.add(input);
-      for (const attribute of node.attribute ?? []) [attribute.g, ...(attribute.graphs ?? [])].forEach((sub) => sub && visit(sub));
-    }
-  };
-  visit(graph);
-  const unused = new Set((graph.initializer ?? []).map((t) => t.name ?? '').filter((name) => !read.has(name)));
+  const unused = unreadNames(graph, (graph.initializer ?? []).map((t) => t.name ?? ''));
   graph.initializer = (graph.initializer ?? []).filter((tensor) => !unused.has(tensor.name ?? ''));
   graph.input = (graph.input ?? []).filter((input) => !unused.has(input.name ?? ''));
 }

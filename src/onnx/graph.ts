@@ -88,6 +88,20 @@ export function opCounts(graph: GraphProto, options: { includeSubgraphs?: boolea
   return counts;
 }
 
+/** The names among `candidates` that no node (of the graph or its subgraphs) and no graph output reads. */
+export function unreadNames(graph: GraphProto, candidates: Iterable<string>): Set<string> {
+  const unread = new Set(candidates);
+  const visit = (g: GraphProto): void => {
+    for (const node of g.node ?? []) {
+      for (const name of node.input ?? []) unread.delete(name);
+      subgraphsOf(node).forEach(visit);
+    }
+    for (const output of g.output ?? []) unread.delete(output.name ?? '');
+  };
+  visit(graph);
+  return unread;
+}
+
 /** The graphs held by a node's attributes (If branches, Loop and Scan bodies). */
 export function subgraphsOf(node: NodeProto): GraphProto[] {
   const graphs: GraphProto[] = [];
@@ -221,6 +235,12 @@ export function topologicalOrder(graph: GraphProto, outerScope: Iterable<string>
 export function isTopologicallySorted(graph: GraphProto, outerScope: Iterable<string> = []): boolean {
   const order = topologicalOrder(graph, outerScope);
   return order.every((node, index) => node === graph.node![index]);
+}
+
+/** IR version released with each default-domain opset (onnx/docs/Versioning.md). */
+export function irVersionFor(opset: number): number {
+  const table: [maxOpset: number, irVersion: number][] = [[8, 3], [9, 4], [10, 5], [11, 6], [14, 7], [18, 8], [20, 9], [22, 10]];
+  return table.find(([maxOpset]) => opset <= maxOpset)?.[1] ?? 11;
 }
 
 /** The model's opset import for a domain ('' and 'ai.onnx' are the same); undefined if none. */

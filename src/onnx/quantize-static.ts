@@ -169,7 +169,7 @@ interface QuantParams {
  * uint8, asymmetric, over the range widened to include 0 (as onnxruntime computes activation
  * scales); or int8 symmetric over ±max |x|.
  */
-export function activationParams(range: TensorRange, type: 'uint8' | 'int8' = 'uint8'): QuantParams {
+function activationParams(range: TensorRange, type: 'uint8' | 'int8' = 'uint8'): QuantParams {
   if (type === 'int8') {
     const scale = Math.fround(Math.max(-range.min, range.max) / 127);
     return { scale: scale > 0 && Number.isFinite(scale) ? scale : 1, zeroPoint: 0 };
@@ -284,7 +284,7 @@ export function applyStaticQuantization(
 }
 
 /** int8 symmetric weights, per slice along `axis` (per tensor when undefined). */
-export function quantizeWeightPerChannel(values: Float32Array, dims: readonly number[], axis: number | undefined, reduceRange: boolean): { values: Int8Array; scales: Float32Array } {
+function quantizeWeightPerChannel(values: Float32Array, dims: readonly number[], axis: number | undefined, reduceRange: boolean): { values: Int8Array; scales: Float32Array } {
   const qmax = reduceRange ? 64 : 127;
   const channels = axis === undefined ? 1 : dims[axis];
   const inner = axis === undefined ? values.length : dims.slice(axis + 1).reduce((a, b) => a * b, 1);

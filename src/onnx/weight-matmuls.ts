@@ -13,7 +13,7 @@ import {
   intAttribute,
   isDefaultDomain,
   nameGenerator,
-  subgraphsOf,
+  unreadNames,
   tensorFromArray,
   tensorToFloat32,
   topologicalOrder,
@@ -232,17 +232,9 @@ export function roundHalfEven(x: number): number {
   return floor % 2 === 0 ? floor : floor + 1;
 }
 
-/** Drops initializers that no node (of the graph or its subgraphs) and no graph output reads any more. */
+/** Drops initializers among `candidates` that no node (of the graph or its subgraphs) and no graph output reads any more. */
 function withoutUnusedInitializers(graph: GraphProto, candidates: Iterable<string>): TensorProto[] {
-  const unused = new Set(candidates);
-  const visit = (g: GraphProto): void => {
-    for (const node of g.node ?? []) {
-      for (const name of node.input ?? []) unused.delete(name);
-      subgraphsOf(node).forEach(visit);
-    }
-    for (const output of g.output ?? []) unused.delete(output.name ?? '');
-  };
-  visit(graph);
+  const unused = unreadNames(graph, candidates);
   return (graph.initializer ?? []).filter((tensor) => !unused.has(tensor.name ?? ''));
 }
 

@@ -3,7 +3,7 @@ import type { Decision, ModuleStatus } from '../core/status';
 import type { OnnxModule } from '../module/onnx-module';
 import { GPU_OUTPUTS } from '../runners/onnx-webgpu';
 import { bindDecision } from './binding';
-import { candidateOf, type Choices } from './choices';
+import { candidateOf, isPlainSource, type Choices } from './choices';
 import { planGpuResidentOutputs } from './gpu-residency';
 
 /** A module as the apply step binds it: its status (for its candidates) and its workspace folder. */
@@ -25,27 +25,33 @@ export interface Applied {
  * choices in which a module's decision did not change leaves that module's session as it is.
  */
 export class Binder {
-  private readonly current = new Map<string, { signature: string; description: string }>();
+  /** Per module: the decision bound ('source' for the original model), the outputs kept on the GPU, and what binding said. */
+  private readonly current = new Map<string, { decision: string; gpuOutputs: string[]; description: string }>();
 
   constructor(private readonly targets: ApplyTarget[]) {}
 
   /** Binds every target to its choice (a target without one: to its status's last decision), then keeps GPU-to-GPU outputs on the GPU. */
   async apply(choices: Choices): Promise<Applied> {
     const decisions = new Map(this.targets.map((t) => [t.name, choices.get(t.name) ?? lastDecision(t.status)]));
-    for (const target of this.targets) await this.bind(target, decisions.get(target.name)!, []);
+    for (const target of this.targets) {
+      // A module whose decision did not change keeps the outputs it keeps on the GPU until the plan below says otherwise.
+      const previous = this.current.get(target.name);
+      const decision = decisions.get(target.name)!;
+      await this.bind(target, decision, previous?.decision === decisionKey(decision) ? previous.gpuOutputs : []);
+    }
     // Where producer and consumers run on WebGPU, outputs that only they read stay on the GPU.
     const plan = planGpuResidentOutputs(
       this.targets.map((t) => {
         const candidate = candidateOf(t.status, decisions.get(t.name));
-        const bound = this.current.get(t.name)!.signature !== 'source';
+        const bound = this.current.get(t.name)!.decision !== 'source';
         return { name: t.name, runner: bound ? candidate?.runner : undefined, fixedShapes: Boolean(candidate?.fixedShapes), flow: t.status.outputFlow };
       }),
     );
     for (const target of this.targets) {
-      const outputs = plan.keep[target.name];
-      if (!outputs) continue;
+      const outputs = plan.keep[target.name] ?? [];
       const decision = decisions.get(target.name)!;
       if (await this.bind(target, decision, outputs)) continue;
+      if (outputs.length === 0) continue;
       // Back to the plain selection: the consumers take CPU tensors too.
       await this.bind(target, decision, []);
       plan.notes.push(`${target.name}: keeping ${outputs.join(', ')} on the GPU failed (${this.current.get(target.name)!.description}); bound without it`);
@@ -55,20 +61,20 @@ export class Binder {
 
   /** Binds one module unless it is bound so already; whether it ended up bound to a runner. */
   private async bind(target: ApplyTarget, decision: Decision, gpuOutputs: string[]): Promise<boolean> {
-    const signature = JSON.stringify([decision.key, decision.settings ?? {}, gpuOutputs]);
+    const key = decisionKey(decision);
     const previous = this.current.get(target.name);
-    if (previous?.signature === signature) return true;
-    if (previous?.signature === 'source' && signatureOfSource(target, decision, gpuOutputs) === 'source') return false;
+    if (previous && previous.decision === key && previous.gpuOutputs.join(',') === gpuOutputs.join(',')) return true;
+    if (previous?.decision === 'source' && gpuOutputs.length === 0 && isPlainSource(target.status, decision)) return false;
     const extra: VariantSettings = gpuOutputs.length > 0 ? { [GPU_OUTPUTS]: gpuOutputs.join(',') } : {};
     const outcome = await bindDecision(target.module, target.status, decision, target.moduleDir, extra);
-    this.current.set(target.name, { signature: outcome.bound ? signature : 'source', description: outcome.description });
+    this.current.set(target.name, { decision: outcome.bound ? key : 'source', gpuOutputs: outcome.bound ? gpuOutputs : [], description: outcome.description });
     return outcome.bound;
   }
 }
 
-/** 'source' where a decision means the module's own original model. */
-function signatureOfSource(target: ApplyTarget, decision: Decision, gpuOutputs: string[]): string | undefined {
-  return decision.key === target.status.baseline && !decision.settings && gpuOutputs.length === 0 ? 'source' : undefined;
+/** What a decision binds: its candidate and the runner settings over it. */
+function decisionKey(decision: Decision): string {
+  return JSON.stringify([decision.key, decision.settings ?? {}]);
 }
 
 /** The decision a cached status ends in: its selection (the chain before it is history). */

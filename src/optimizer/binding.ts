@@ -5,7 +5,7 @@ import type { Decision, ModuleStatus } from '../core/status';
 import { controlOf, type OnnxModule } from '../module/onnx-module';
 import { runnerRegistry } from '../plugins';
 import { trustedFile } from '../workspace/workspace';
-import { candidateOf } from './choices';
+import { candidateOf, isPlainSource } from './choices';
 
 /** What binding a module did: bound to the candidate, or kept on its original model (and why). */
 export type BindOutcome = { bound: true; description: string } | { bound: false; description: string };
@@ -30,7 +30,7 @@ export async function bindDecision(
   };
   if (!candidate) return kept('its status names no valid selection', 'kept the original: the status names no valid selection');
   const settings = { ...candidate.variant.settings, ...decision.settings, ...extra };
-  if (candidate.key === status.baseline && Object.keys({ ...decision.settings, ...extra }).length === 0) {
+  if (isPlainSource(status, decision) && Object.keys(extra).length === 0) {
     return kept(`source selected (${decision.reason})`, 'the original model was the best');
   }
   const runner = runnerRegistry.get(candidate.runner);

@@ -1,6 +1,6 @@
 import type { EndToEndThresholds, Strategy } from '../core/config';
 import {
-  BASELINE_KEY,
+  baselineCandidate,
   type CandidateStatus,
   type Decision,
   type EndToEndReport,
@@ -46,6 +46,11 @@ export function candidateOf(status: ModuleStatus, decision: Decision | undefined
   return decision && status.candidates.find((c) => c.key === decision.key);
 }
 
+/** Whether a decision means the module's own original model: the baseline, with no runner settings over it. */
+export function isPlainSource(status: ModuleStatus, decision: Decision | undefined): boolean {
+  return decision?.key === status.baseline && Object.keys(decision.settings ?? {}).length === 0;
+}
+
 /** A new set of choices with some modules' decisions replaced. */
 export function withDecisions(choices: Choices, changes: Iterable<[string, Decision]>): Choices {
   const next = new Map(choices);
@@ -56,8 +61,8 @@ export function withDecisions(choices: Choices, changes: Iterable<[string, Decis
 /** The selection summary of a decision: latency and speedup against the baseline at the observed batch sizes. */
 export function summarize(status: ModuleStatus, decisions: Decision[]): SelectedCandidate {
   const last = decisions[decisions.length - 1];
-  const candidate = candidateOf(status, last) ?? candidateOf(status, { step: 'module', key: BASELINE_KEY, reason: '' })!;
-  const baseline = status.candidates.find((c) => c.key === status.baseline)!;
+  const baseline = baselineCandidate(status);
+  const candidate = candidateOf(status, last) ?? baseline;
   const latencyMs = observedLatency(candidate.performance, status.signature.batchSizes);
   const sourceLatencyMs = observedLatency(baseline.performance, status.signature.batchSizes);
   return {

@@ -47,6 +47,5 @@ async function speedups(candidate: RunnerSession, source: RunnerSession, inputs:
 
 /** Median time of one run over a short window (at least one run: a large model's single run is window enough). */
 async function medianRun(session: RunnerSession, feeds: Feeds, windowMs: number): Promise<number> {
-  const times = (await timeWindow(session, feeds, windowMs, 1)).sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return quantile(await timeWindow(session, feeds, windowMs, 1), 0.5);
 }

@@ -11,7 +11,7 @@ export interface BoundModule {
 }
 
 /** Per producer module, the outputs that can stay on the GPU, and why the others cannot (for the report). */
-export interface GpuResidentPlan {
+interface GpuResidentPlan {
   keep: Record<string, string[]>;
   notes: string[];
 }
@@ -48,4 +48,3 @@ export function planGpuResidentOutputs(modules: BoundModule[]): GpuResidentPlan 
   }
   return plan;
 }
-

@@ -3,7 +3,7 @@ import type { Decision, PipelineComparison } from '../core/status';
 import type { DataloaderItem } from '../dataloader';
 import { NO_SPIN, onnxCpuRunner } from '../runners/onnx-cpu';
 import { quantile } from './profiler';
-import { candidateOf, withDecisions, type Choices, type PipelineContext, type StepOutcome } from './choices';
+import { candidateOf, isPlainSource, withDecisions, type Choices, type PipelineContext, type StepOutcome } from './choices';
 
 export type PipelineCall = (...args: unknown[]) => Promise<unknown>;
 
@@ -61,7 +61,6 @@ export async function comparePipelines(
   return comparison();
 }
 
-
 export function summarizePasses(before: number[], after: number[]): PipelineComparison {
   const quartiles = (xs: number[]): [number, number] => [quantile(xs, 0.25), quantile(xs, 0.75)];
   return { beforeMs: quantile(before, 0.5), afterMs: quantile(after, 0.5), beforeQuartilesMs: quartiles(before), afterQuartilesMs: quartiles(after) };
@@ -81,7 +80,7 @@ export function clearlySlower(timing: PipelineComparison): boolean {
  * Whether the rebound pipeline is faster beyond doubt: its median is over 3% below the original's,
  * and it was faster in at least three of four adjacent pairs of passes.
  */
-export function clearlyFaster(timing: PipelineComparison): boolean {
+function clearlyFaster(timing: PipelineComparison): boolean {
   return timing.afterMs * 1.03 < timing.beforeMs && (timing.pairSpeedupQuartiles?.[0] ?? 0) > 1;
 }
 
@@ -118,7 +117,7 @@ export function quietThreadsStep(context: PipelineContext, choices: Choices, mod
 export async function pipelineTimingStep(context: PipelineContext, choices: Choices, timing: PipelineComparison): Promise<StepOutcome & { timing: PipelineComparison }> {
   const notes: string[] = [];
   // With every module on its plain source there is nothing to take back: any gap is noise.
-  const rebound = context.modules.some(({ name, status }) => choices.get(name)?.key !== status.baseline || choices.get(name)?.settings);
+  const rebound = context.modules.some(({ name, status }) => !isPlainSource(status, choices.get(name)));
   if (!rebound) return { choices, timing, notes };
   const backToSource = async (current: Choices, modules: PipelineContext['modules'], reason: string) => {
     const next = withDecisions(current, modules.map(({ name, status }) => [name, { step: 'pipeline-timing', key: status.baseline, reason }]));
@@ -138,7 +137,7 @@ export async function pipelineTimingStep(context: PipelineContext, choices: Choi
     }
   }
   if (clearlyFaster(timing)) return { choices: current, timing, notes };
-  const unnamed = context.modules.filter((m) => m.strategy.type !== 'selected' && (current.get(m.name)?.key !== m.status.baseline || current.get(m.name)?.settings));
+  const unnamed = context.modules.filter((m) => m.strategy.type !== 'selected' && !isPlainSource(m.status, current.get(m.name)));
   if (unnamed.length === 0) return { choices: current, timing, notes };
   const pairs = timing.pairSpeedupQuartiles?.map((q) => q.toFixed(2)).join('-') ?? 'n/a';
   const why = `no measurable gain for the whole pipeline: ${timing.afterMs.toFixed(1)} ms vs ${timing.beforeMs.toFixed(1)} ms, middle half of the paired speedups ${pairs}x`;

@@ -1,16 +1,8 @@
-import type { ModuleStatus } from '../core/status';
-
-/** One link of a module's decision chain: module selection, then end-to-end, device assignment, pipeline check... */
-export interface Decision {
-  step: string;
-  /** The candidate key this step chose. */
-  key: string;
-  reason: string;
-}
+import type { Decision, ModuleStatus } from '../core/status';
 
 /** The module's decision chain where the status records one; else one link from `selected.reason`. */
 export function decisionsOf(status: ModuleStatus): Decision[] {
-  const chain = (status as ModuleStatus & { decisions?: Decision[] }).decisions;
+  const chain = status.decisions as Decision[] | undefined; // a report built by hand may lack it
   if (chain && chain.length > 0) return chain;
   return [{ step: 'module selection', key: status.selected.key, reason: status.selected.reason }];
 }

@@ -30,7 +30,7 @@ const HEIGHT = 300;
 const MARGIN = { left: 64, right: 16, top: 28, bottom: 44 };
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
-export function colorOf(index: number): string {
+function colorOf(index: number): string {
   return PALETTE[index % PALETTE.length];
 }
 

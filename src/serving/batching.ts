@@ -50,13 +50,6 @@ export class Batcher {
     target.onIdle = () => this.flushOldest();
   }
 
-  /** Calls held for batching. */
-  get waiting(): number {
-    let count = 0;
-    for (const group of this.groups.values()) count += group.calls.length;
-    return count;
-  }
-
   run(feeds: Feeds): Promise<Feeds> {
     const rows = batchRows(feeds);
     if (rows === undefined || rows >= this.limits.maxBatchSize || (this.groups.size === 0 && this.target.idle())) return this.target.run(feeds, false);
@@ -124,7 +117,7 @@ export class Batcher {
 }
 
 /** Rows on axis 0 when every input is a numeric CPU tensor with the same axis-0 size; undefined when the call cannot join a batch. */
-export function batchRows(feeds: Feeds): number | undefined {
+function batchRows(feeds: Feeds): number | undefined {
   let rows: number | undefined;
   for (const tensor of Object.values(feeds)) {
     if (!ArrayBuffer.isView(tensor.data) || tensor.dims.length === 0) return undefined;

@@ -49,8 +49,8 @@ export interface ServingConfig {
   batchingReason: string;
 }
 
-export const DEFAULT_MAX_QUEUE = 64;
-export const DEFAULT_WORKER_NICE = 10;
+const DEFAULT_MAX_QUEUE = 64;
+const DEFAULT_WORKER_NICE = 10;
 
 /** Batching pays at a batch size when its profiled throughput beats batch 1's by this factor. */
 const BATCH_GAIN = 1.1;
@@ -85,7 +85,7 @@ export function resolveServingConfig(
  * runners get one worker: a GPU already runs one session's kernels in parallel, and concurrent
  * WebGPU sessions crash onnxruntime.
  */
-export function autoWorkers(device: 'cpu' | 'gpu', cores: number): number {
+function autoWorkers(device: 'cpu' | 'gpu', cores: number): number {
   return device === 'gpu' ? 1 : Math.max(1, Math.min(4, cores));
 }
 

@@ -59,16 +59,21 @@ port.on('message', (message: ToWorker) => {
   void run(message.id, message.feeds);
 });
 
+/** Whether this worker's output buffers can move to the main thread; learned on the first result. */
+let transferable = true;
+
 async function run(id: number, feeds: WireFeeds): Promise<void> {
   try {
     if (!session) throw new Error('the session is not loaded (released, or loading failed)');
     const outputs = await session.run(fromWire(feeds));
     // The outputs are ours alone: they move to the main thread without a copy where their buffers allow.
-    let packed = toWire(outputs, true, init.recipe.module);
+    let packed = toWire(outputs, transferable, init.recipe.module);
     try {
       port!.postMessage({ kind: 'result', id, outputs: packed.wire } satisfies FromWorker, packed.transfer);
-    } catch {
-      // Buffers onnxruntime allocated outside V8 cannot be transferred: send copies instead.
+    } catch (error) {
+      if (!transferable) throw error;
+      // Buffers onnxruntime allocated outside V8 cannot be transferred: copies from now on.
+      transferable = false;
       packed = toWire(outputs, false, init.recipe.module);
       port!.postMessage({ kind: 'result', id, outputs: packed.wire } satisfies FromWorker, packed.transfer);
     }

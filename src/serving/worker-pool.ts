@@ -65,11 +65,6 @@ export class WorkerPool {
     return this.recipe.module;
   }
 
-  /** Calls waiting for a worker (not counting those running). */
-  get waiting(): number {
-    return this.queue.length;
-  }
-
   idle(): boolean {
     return this.queue.length === 0 && this.slots.some((slot) => slot.ready && !slot.current);
   }

@@ -165,7 +165,7 @@ export class Workspace {
  * nearest folder upward from the current one that holds a package.json), so a service started from
  * another folder finds the same cache. Absolute, so messages can state it.
  */
-export function defaultWorkspaceRoot(): string {
+function defaultWorkspaceRoot(): string {
   const fromEnv = process.env.NAV_CACHE_DIR;
   if (fromEnv !== undefined && fromEnv !== '') return path.resolve(fromEnv);
   let dir = process.cwd();
