@@ -5,7 +5,7 @@ import { loadOptimized } from './api';
 import { NavigatorError } from './core/errors';
 import { freeModuleName } from './module/module-names';
 import { OnnxModule } from './module/onnx-module';
-import { ORIGINAL_CREATE } from './runners/ort-session';
+import { ORIGINAL_CREATE } from './onnx/inference-session';
 
 /** A model some code asked onnxruntime to load, as `include` and `name` see it. */
 export interface InterceptedModel {

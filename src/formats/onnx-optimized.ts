@@ -3,7 +3,7 @@ import * as path from 'path';
 import { EXTERNAL_DATA_ABOVE_BYTES, EXTERNAL_TENSOR_THRESHOLD, keepsWeightsExternal } from '../onnx/converted-model';
 import { readModel } from '../onnx/model-io';
 import { RUNNER_KINDS, type Format } from '../core/plugin';
-import { createInferenceSession } from '../runners/ort-session';
+import { createInferenceSession } from '../onnx/inference-session';
 
 /**
  * onnxruntime's offline-optimized graph. 'extended' is the highest level whose saved graph is still

@@ -5,7 +5,7 @@ import type { RunnerSession } from '../core/plugin';
 import type { ModuleSignature } from '../core/signature';
 import { BASELINE } from '../core/status';
 import type { ModuleOptimizeConfig } from '../config/resolve';
-import { createInferenceSession } from '../runners/ort-session';
+import { createInferenceSession } from '../onnx/inference-session';
 import { InputCheck, type Expected } from './input-check';
 import { checkDeclaredName, claimModuleName } from './module-names';
 import { fetchesOf, metadataOf, type Fetched, pickOutputs, type ModelIO, type OutputNames, type RunArgs } from './session-io';

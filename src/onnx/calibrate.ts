@@ -12,7 +12,7 @@ import type { CalibrationSettings } from '../core/config';
 import type { Feeds } from '../core/feeds';
 import { saveConvertedModel } from './converted-model';
 import type { ModelProto } from './messages';
-import { createInferenceSession } from '../runners/ort-session';
+import { createInferenceSession } from './inference-session';
 
 export interface TensorRange {
   min: number;
