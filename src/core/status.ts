@@ -202,6 +202,11 @@ export interface PipelineComparison {
   pairSpeedupQuartiles?: [number, number];
 }
 
+/** The pipeline check on shapes capture never saw: the whole replay of the modules' unseen-size calls, and each module's part of it. */
+export interface UnseenComparison extends PipelineComparison {
+  modules: Record<string, PipelineComparison>;
+}
+
 /** One numeric leaf of the pipeline's results (a tensor, typed array, number array or number). */
 export interface LeafComparison {
   /** Where in the results, e.g. 'item[1].image'. */
@@ -227,6 +232,8 @@ export interface PipelineStatus extends PipelineComparison {
   notes: string[];
   /** The comparison of the pipeline's final results with lower-precision modules against the original's. */
   endToEnd: EndToEndReport;
+  /** The replay on shapes capture never saw, where a module had a dynamic axis that varied (see unseenShapesStep). */
+  unseen?: UnseenComparison;
 }
 
 /** What `optimize` returns and writes to `<workspace>/optimize-report.json`. */

@@ -71,6 +71,8 @@ export interface ModuleControl {
   releaseSource(): Promise<void>;
   /** The session calls go to while bound (also while A/B timing sets it aside); undefined on the original. */
   boundSession(): RunnerSession | undefined;
+  /** Named tensors through the current route, without the module's input and output mappings: replays of recorded calls. */
+  run(feeds: Feeds): Promise<Feeds>;
 }
 
 /** Modules declared without a class (`navModule(model, options)`, `OnnxModule.create`, interceptSessions): what `optimize(fn, ...)` optimizes. */
@@ -340,6 +342,7 @@ export class OnnxModule<In = Feeds, Out = Feeds> {
         return bound?.kind === 'bound' ? bound.session : undefined;
       },
       releaseSource: () => this.releaseSource(),
+      run: (feeds) => this.runFeeds(feeds, [undefined, undefined]),
     };
   }
 }

@@ -7,6 +7,7 @@ import {
   type ModuleStatus,
   type PipelineComparison,
   type SelectedCandidate,
+  type UnseenComparison,
   observedLatency,
 } from '../core/status';
 
@@ -28,6 +29,8 @@ export interface PipelineContext {
   results(): Promise<unknown[]>;
   /** The bound pipeline timed against the original, passes alternating. */
   time(): Promise<PipelineComparison>;
+  /** The modules' calls at sizes capture never saw, replayed bound against original; undefined when no dynamic axis varied. */
+  timeUnseen(): Promise<UnseenComparison | undefined>;
   /** The original pipeline's results, twice: the reference, and whether it repeats itself. */
   original: { results: unknown[]; firstResults: unknown[] };
   thresholds: EndToEndThresholds;

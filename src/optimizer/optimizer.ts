@@ -20,7 +20,8 @@ import { finalStatus, type Choices, type PipelineContext, type StepOutcome } fro
 import { deviceAssignmentStep, uniformAssignmentStep } from './device-assignment';
 import { defaultEndToEnd, endToEndStep } from './end-to-end';
 import { ModuleJob, optimizeModule } from './module-optimizer';
-import { PipelineCall, comparePipelines, pipelineTimingStep, quietThreadsStep, runPipeline } from './pipeline-timing';
+import { PipelineCall, comparePipelines, compareUnseenReplay, pipelineTimingStep, quietThreadsStep, runPipeline, unseenShapesStep } from './pipeline-timing';
+import { unseenReplays } from './unseen-shapes';
 
 /** A function to optimize the standalone modules it calls, or a pipeline instance. */
 export type OptimizeTarget = object;
@@ -270,6 +271,7 @@ async function pipelineSteps(
   const all = used.map((p) => ({ entry: p.entry, status: 'cached' in p ? p.cached : optimized.get(p.entry.name)! }));
   const binder = new Binder(all.map(({ entry, status }) => applyTarget(entry, status, workspace)));
   const controls = all.map(({ entry }) => controlOf(entry.module));
+  const useOriginal = (on: boolean) => controls.forEach((control) => control.useOriginal(on));
   const thresholds = { ...defaultEndToEnd, ...definedOnly(run.global.endToEnd ?? {}) };
   const context: PipelineContext = {
     modules: fresh.map(({ entry, job }) => ({ name: entry.name, status: optimized.get(entry.name)!, strategy: job.config.strategy })),
@@ -277,7 +279,11 @@ async function pipelineSteps(
       for (const note of (await binder.apply(choices)).notes) progress.info(note);
     },
     results: () => runPipeline(call, items),
-    time: () => comparePipelines(call, items, (on) => controls.forEach((control) => control.useOriginal(on))),
+    time: () => comparePipelines(call, items, useOriginal),
+    timeUnseen: async () => {
+      const replays = unseenReplays(fresh.map(({ entry, job }) => ({ name: entry.name, module: entry.module, signature: job.signature, sampleFiles: job.recorder.sampleFiles })));
+      return replays.length > 0 ? compareUnseenReplay(replays, useOriginal) : undefined;
+    },
     original: run.original,
     thresholds,
   };
@@ -311,6 +317,13 @@ async function pipelineSteps(
     notes.push(...uniform.notes);
     timing = uniform.timing ?? timing;
   }
+  // Only where modules share the pipeline: one module alone met unseen shapes in its head-to-head already.
+  const unseen = all.length > 1 ? await unseenShapesStep(context, choices) : undefined;
+  if (unseen) {
+    take(unseen);
+    notes.push(...unseen.notes);
+    if (unseen.reverted) timing = await context.time();
+  }
   const judged = await pipelineTimingStep(context, choices, timing);
   take(judged);
   notes.push(...judged.notes);
@@ -318,7 +331,7 @@ async function pipelineSteps(
   progress.info(`pipeline: ${timing.beforeMs.toFixed(1)} ms before, ${timing.afterMs.toFixed(1)} ms after`);
 
   const statuses = new Map(fresh.map(({ entry }) => [entry.name, finalStatus(optimized.get(entry.name)!, chains.get(entry.name)!)]));
-  return { statuses, pipeline: { ...timing, speedup: timing.beforeMs / timing.afterMs, notes, endToEnd: endToEnd.endToEnd } };
+  return { statuses, pipeline: { ...timing, speedup: timing.beforeMs / timing.afterMs, notes, endToEnd: endToEnd.endToEnd, ...(unseen && { unseen: unseen.unseen }) } };
 }
 
 function applyTarget(entry: ModuleEntry, status: ModuleStatus, workspace: Workspace): ApplyTarget {

@@ -1,5 +1,6 @@
 import { NavigatorError } from '../core/errors';
-import type { Decision, PipelineComparison } from '../core/status';
+import type { Feeds } from '../core/feeds';
+import type { Decision, PipelineComparison, UnseenComparison } from '../core/status';
 import type { DataloaderItem } from '../dataloader';
 import { NO_SPIN, onnxCpuRunner } from '../runners/onnx-cpu';
 import { quantile } from './profiler';
@@ -35,30 +36,77 @@ export async function comparePipelines(
   items: DataloaderItem[],
   useOriginal: (on: boolean) => void,
 ): Promise<PipelineComparison> {
-  const times: [number[], number[]] = [[], []];
-  const comparison = (): PipelineComparison => {
-    const pairs = times[1].map((after, i) => times[0][i] / after);
-    return { ...summarizePasses(times[0], times[1]), pairSpeedupQuartiles: [quantile(pairs, 0.25), quantile(pairs, 0.75)] };
-  };
+  const passes = await alternatePasses(async () => {
+    const start = performance.now();
+    await runPipeline(call, items);
+    return [performance.now() - start];
+  }, useOriginal);
+  return comparison(passes, 0);
+}
+
+/** Per side (0 original, 1 rebound), per pass, the ms of each segment of the pass. */
+type Passes = [number[][], number[][]];
+
+/** The comparison of one segment of the passes (undefined: the whole pass). */
+function comparison([original, rebound]: Passes, segment?: number): PipelineComparison {
+  const ms = (pass: number[]) => (segment === undefined ? pass.reduce((a, b) => a + b, 0) : pass[segment]);
+  const [before, after] = [original.map(ms), rebound.map(ms)];
+  const pairs = after.map((a, i) => before[i] / a);
+  return { ...summarizePasses(before, after), pairSpeedupQuartiles: [quantile(pairs, 0.25), quantile(pairs, 0.75)] };
+}
+
+/**
+ * Passes with the original models and with the rebound ones, alternating. At least 10 passes and
+ * 0.5 s; while the whole is neither clearly faster nor clearly slower, more passes (up to 3 s)
+ * before the rules below judge on the spread; never past 5 s.
+ */
+async function alternatePasses(pass: () => Promise<number[]>, useOriginal: (on: boolean) => void): Promise<Passes> {
+  const passes: Passes = [[], []];
   const begin = performance.now();
   try {
-    for (let pass = 0; ; pass++) {
-      const original = pass % 2 === 0;
+    for (let index = 0; ; index++) {
+      const original = index % 2 === 0;
       useOriginal(original);
-      const start = performance.now();
-      await runPipeline(call, items);
-      times[original ? 0 : 1].push(performance.now() - start);
+      passes[original ? 0 : 1].push(await pass());
       const elapsed = performance.now() - begin;
-      if (pass % 2 === 0) continue;
-      // At least 10 passes and 0.5 s; while neither clearly faster nor clearly slower, more passes
-      // (up to 3 s) before the rules below judge on the spread; never past 5 s.
-      const settled = () => clearlyFaster(comparison()) || clearlySlower(comparison());
-      if ((pass >= 9 && elapsed >= 500 && (elapsed >= 3000 || settled())) || elapsed >= 5000) break;
+      if (index % 2 === 0) continue;
+      const settled = () => clearlyFaster(comparison(passes)) || clearlySlower(comparison(passes));
+      if ((index >= 9 && elapsed >= 500 && (elapsed >= 3000 || settled())) || elapsed >= 5000) break;
     }
   } finally {
     useOriginal(false);
   }
-  return comparison();
+  return passes;
+}
+
+/** A module's recorded calls made into sizes capture never saw (unseen-shapes.ts), to replay through the module as bound. */
+export interface UnseenReplay {
+  module: string;
+  run(feeds: Feeds): Promise<unknown>;
+  feeds: Feeds[];
+}
+
+/**
+ * The pipeline check on shapes capture never saw: the modules' unseen-size calls replayed in
+ * pipeline order, every module bound at once (so their sessions and thread pools live side by side
+ * as in the pipeline), against the same replay on the original models, passes alternating. Gives
+ * the whole replay and each module's part of it.
+ */
+export async function compareUnseenReplay(replays: UnseenReplay[], useOriginal: (on: boolean) => void): Promise<UnseenComparison> {
+  for (const on of [true, false]) {
+    useOriginal(on);
+    for (const { run, feeds } of replays) for (const f of feeds) await run(f); // a new shape's first run (allocations, kernel choice) is paid once, untimed
+  }
+  const passes = await alternatePasses(async () => {
+    const ms: number[] = [];
+    for (const { run, feeds } of replays) {
+      const start = performance.now();
+      for (const f of feeds) await run(f);
+      ms.push(performance.now() - start);
+    }
+    return ms;
+  }, useOriginal);
+  return { ...comparison(passes), modules: Object.fromEntries(replays.map(({ module }, i) => [module, comparison(passes, i)])) };
 }
 
 export function summarizePasses(before: number[], after: number[]): PipelineComparison {
@@ -82,6 +130,37 @@ export function clearlySlower(timing: PipelineComparison): boolean {
  */
 function clearlyFaster(timing: PipelineComparison): boolean {
   return timing.afterMs * 1.03 < timing.beforeMs && (timing.pairSpeedupQuartiles?.[0] ?? 0) > 1;
+}
+
+const ms = (timing: PipelineComparison) => `${timing.afterMs.toFixed(1)} ms vs ${timing.beforeMs.toFixed(1)} ms`;
+
+/**
+ * The pipeline check on shapes capture never saw (compareUnseenReplay): a module whose part of the
+ * replay is slower beyond doubt than its original goes back to its source; if only the whole replay
+ * is (modules slowing each other), every module whose choice the user did not name does. The
+ * dataloader's passes alone would keep a selection that wins only on the exact captured shapes.
+ */
+export async function unseenShapesStep(context: PipelineContext, choices: Choices): Promise<(StepOutcome & { unseen: UnseenComparison; reverted: boolean }) | undefined> {
+  const rebound = context.modules.filter((m) => !isPlainSource(m.status, choices.get(m.name)));
+  if (rebound.length === 0) return undefined;
+  const unseen = await context.timeUnseen();
+  if (!unseen) return undefined;
+  const notes = [`on shapes capture never saw (recorded calls padded or cropped), the rebound modules took ${ms(unseen)}`];
+  const unnamed = rebound.filter((m) => m.strategy.type !== 'selected');
+  const slower = rebound.filter((m) => unseen.modules[m.name] && clearlySlower(unseen.modules[m.name]));
+  const back = slower.length > 0 ? slower : clearlySlower(unseen) ? unnamed : [];
+  if (back.length === 0) return { choices, notes, unseen, reverted: false };
+  const decisions = back.map(({ name, status }): [string, Decision] => {
+    const part = unseen.modules[name];
+    const reason = part && clearlySlower(part)
+      ? `slower on shapes capture never saw: ${ms(part)} for its part of the pipeline replay, so the source model runs`
+      : `the pipeline was slower on shapes capture never saw (${ms(unseen)}), so the source model runs`;
+    return [name, { step: 'unseen-shapes', key: status.baseline, reason }];
+  });
+  notes.push(`slower there beyond the spread: ${back.map((m) => m.name).join(', ')} run their original models`);
+  const next = withDecisions(choices, decisions);
+  await context.apply(next);
+  return { choices: next, notes, unseen, reverted: true };
 }
 
 /** A decision with onnxruntime's intra-op threads told not to spin between runs. */

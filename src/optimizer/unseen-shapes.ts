@@ -1,6 +1,9 @@
 import { Tensor } from 'onnxruntime-node';
 import type { Feeds } from '../core/feeds';
 import type { ModuleSignature } from '../core/signature';
+import { readSample } from '../capture/sample-store';
+import { controlOf, type OnnxModule } from '../module/onnx-module';
+import type { UnseenReplay } from './pipeline-timing';
 
 /**
  * Inputs of a size capture never saw, within what it saw: on every dynamic axis other than the
@@ -55,4 +58,23 @@ function resize(tensor: Tensor, dims: number[]): Tensor {
     if (inside) target[index] = source[offset];
   }
   return new Tensor(tensor.type as 'float32', target as unknown as Float32Array, dims);
+}
+
+/** Recorded calls of each module that unseenShapeFeeds can resize, at most this many per module: the replay stays short. */
+const REPLAY_CALLS = 2;
+
+/**
+ * Per module, in the order given (the pipeline's), its recorded calls made into sizes capture never
+ * saw, for compareUnseenReplay. Modules with no varied dynamic axis are left out; none at all: [].
+ */
+export function unseenReplays(modules: { name: string; module: OnnxModule<unknown, unknown>; signature: ModuleSignature; sampleFiles: readonly string[] }[]): UnseenReplay[] {
+  return modules.flatMap(({ name, module, signature, sampleFiles }) => {
+    const feeds: Feeds[] = [];
+    for (const file of sampleFiles) {
+      if (feeds.length >= REPLAY_CALLS) break;
+      const unseen = unseenShapeFeeds(readSample(file).inputs, signature);
+      if (unseen) feeds.push(unseen);
+    }
+    return feeds.length > 0 ? [{ module: name, run: (f: Feeds) => controlOf(module).run(f), feeds }] : [];
+  });
 }

@@ -33,6 +33,7 @@ function context(statuses: ModuleStatus[], afterMs: number, results: unknown[] =
     modules: statuses.map((status) => ({ name: status.module, status, strategy: strategies.observedLatency() })),
     apply: async (choices) => void bound.push(statuses.map((s) => choices.get(s.module)!.key)),
     time: async () => ({ beforeMs: 20, afterMs, ...quartiles }),
+    timeUnseen: async () => undefined,
     results: async () => results,
     original: { results: [[1, 2, 3]], firstResults: [[1, 2, 3]] },
     thresholds: { minCosine: 0.99, maxRelativeError: 0.05 },

@@ -49,6 +49,32 @@ const tunedRunner: Runner = {
 };
 registerRunner(tunedRunner);
 
+// A runner whose sessions share one plan slot for shapes other than the captured ones, as engines
+// with one optimization profile or a captured graph do: each module alone keeps its plan and is
+// fast, but two modules on it that take turns on a new length evict each other's plan every call.
+registerTestFormat('test-shared-plan', 'fp32', () => sequenceModel(false), undefined, ['SharedPlanRunner']);
+let sharedPlan: { session: object; length: number } | undefined;
+registerRunner({
+  ...tunedRunner,
+  name: 'SharedPlanRunner',
+  async createSession(artifact) {
+    const session = await InferenceSession.create(artifact.path);
+    const owner = {};
+    return {
+      accepts: () => true,
+      release: () => session.release(),
+      run: async (feeds: Feeds) => {
+        const length = feeds.x.dims[1];
+        if (!CAPTURED_LENGTHS.includes(length) && (sharedPlan?.session !== owner || sharedPlan.length !== length)) {
+          for (const end = performance.now() + 20; performance.now() < end; ); // plans again
+          sharedPlan = { session: owner, length };
+        }
+        return (await session.run(feeds)) as Feeds;
+      },
+    };
+  },
+});
+
 const sequences = navModule(new OnnxModule(writeModel(dir, 'heavy.onnx', sequenceModel(true))), { name: 'noise_seq' });
 const call = (batch: number, length: number) => sequences.run({ x: new Tensor('float32', Float32Array.from({ length: batch * length * 8 }, (_, i) => Math.sin(i)), [batch, length, 8]) });
 
@@ -76,5 +102,30 @@ describe('a choice must beat the source beyond the noise, on shapes capture neve
     expect(m.selected.gain!.unseen!.speedupQuartiles[1]).toBeLessThan(1); // ...slower beyond the noise elsewhere
     expect(sequences.binding.isSource).toBe(true);
     expect(fs.existsSync(path.join(dir, 'workspace', 'noise_seq', 'status.json'))).toBe(true);
+  });
+
+  it('reverts, per module, choices that win alone and on the dataloader but slow the pipeline down on other sizes', async () => {
+    const first = navModule(new OnnxModule(writeModel(dir, 'first.onnx', sequenceModel(true))), { name: 'replay_first' });
+    const second = navModule(new OnnxModule(writeModel(dir, 'second.onnx', sequenceModel(true))), { name: 'replay_second' });
+    const pipeline = async (batch: number, length: number) => {
+      const { y } = await first.run({ x: new Tensor('float32', Float32Array.from({ length: batch * length * 8 }, (_, i) => Math.cos(i)), [batch, length, 8]) });
+      return second.run({ x: y });
+    };
+    const status = await optimize(pipeline, [[1, 1, 4], [1, 1, 12]], {
+      ...quiet, workspace: path.join(dir, 'replay-workspace'), runners: ['OnnxCPU', 'SharedPlanRunner'], targetFormats: ['onnx', 'test-shared-plan'], endToEnd: { enabled: false },
+    });
+    for (const [name, module] of [['replay_first', first], ['replay_second', second]] as const) {
+      const m = status.modules[name];
+      // The module step chose the runner: faster than the source on captured and unseen lengths alike...
+      expect(m.decisions[0].key).toBe('test-shared-plan/SharedPlanRunner/default');
+      expect(m.decisions[0].reason).not.toMatch(/no measurable gain/);
+      // ...and the replay of both modules at an unseen length took it back.
+      expect(m.decisions.map((d) => d.step)).toContain('unseen-shapes');
+      expect(m.selected.key).toBe(m.baseline);
+      expect(m.selected.reason).toMatch(/; slower on shapes capture never saw: .* ms for its part of the pipeline replay, so the source model runs/);
+      expect(status.pipeline!.unseen!.modules[name].afterMs).toBeGreaterThan(status.pipeline!.unseen!.modules[name].beforeMs);
+      expect(module.binding.isSource).toBe(true);
+    }
+    expect(status.pipeline!.notes.join('\n')).toMatch(/slower there beyond the spread: replay_first, replay_second run their original models/);
   });
 });
