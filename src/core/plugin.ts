@@ -96,6 +96,8 @@ export interface RunnerSession {
   /** False when these inputs are outside what the session can take (a fixed shape, an engine profile). */
   accepts(feeds: Feeds): boolean;
   release(): Promise<void>;
+  /** Where it takes only these input shapes (a fixed-shape model, a captured GPU graph): what `accepts` checks. */
+  readonly fixedShapes?: Record<string, number[]>;
 }
 
 /** A way of executing model artifacts: an onnxruntime execution provider, or the TensorRT addon. */

@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { errorText } from '../core/errors';
-import type { ModelArtifact, VariantSettings } from '../core/plugin';
-import type { Decision, ModuleStatus } from '../core/status';
+import type { ModelArtifact, Runner, RunnerSession, SessionContext, VariantSettings } from '../core/plugin';
+import { BASELINE, type CandidateStatus, type Decision, type ModuleStatus } from '../core/status';
 import { controlOf, type OnnxModule } from '../module/onnx-module';
 import { runnerRegistry } from '../plugins';
 import { trustedFile } from '../workspace/workspace';
@@ -47,7 +47,9 @@ export async function bindDecision(
       sizeBytes: candidate.sizeBytes ?? 0,
       fixedShapes: candidate.fixedShapes,
     };
-    const session = await runner.createSession(artifact, { id: candidate.variant.id, settings }, { module: status.module, signature: status.signature, workDir: path.join(moduleDir, status.runDir) });
+    const context = { module: status.module, signature: status.signature, workDir: path.join(moduleDir, status.runDir) };
+    const chosen = await runner.createSession(artifact, { id: candidate.variant.id, settings }, context);
+    const session = chosen.fixedShapes ? await withSameDeviceFallback(chosen, { runner, candidate, status, source: sourcePath(module, status, moduleDir), extra, context }) : chosen;
     await control.bind(session, { format: candidate.format, runner: candidate.runner, variant: candidate.variant.id, isSource: false, reason: decision.reason }, status.signature);
     return { bound: true, description: `bound to ${candidate.key}` };
   } catch (error) {
@@ -58,4 +60,37 @@ export async function bindDecision(
 /** Where the module's original model is: the user's file, or the copy of the bytes they gave. */
 function sourcePath(module: OnnxModule<unknown, unknown>, status: ModuleStatus, moduleDir: string): string {
   return typeof module.model === 'string' ? path.resolve(module.model) : trustedFile(moduleDir, status, `${status.runDir}/source.onnx`);
+}
+
+/**
+ * A session that takes only some shapes (a fixed-shape model, a captured GPU graph) leaves the
+ * others to the original model on onnxruntime's CPU provider. Where the candidate's runner also ran the source
+ * model and it passed, those inputs go there instead, so that a fixed-shape GPU choice does not
+ * fall off the GPU on a batch size capture never saw (measured on the H200: a text-to-image
+ * pipeline optimized at batch 16 ran batch 12 at 0.66x plain WebGPU before this).
+ */
+async function withSameDeviceFallback(
+  chosen: RunnerSession,
+  on: { runner: Runner; candidate: CandidateStatus; status: ModuleStatus; source: string; extra: VariantSettings; context: SessionContext },
+): Promise<RunnerSession> {
+  const { runner, candidate, status } = on;
+  const sourceThere = status.candidates.find(
+    (c) => c.status === 'passed' && c.format === BASELINE.format && c.variant.id === BASELINE.variant && c.runner === candidate.runner && c.runner !== BASELINE.runner && !c.fixedShapes && c.key !== candidate.key,
+  );
+  if (!sourceThere) return chosen;
+  let fallback: RunnerSession;
+  try {
+    const artifact: ModelArtifact = { format: BASELINE.format, path: on.source, precision: sourceThere.precision, sizeBytes: sourceThere.sizeBytes ?? 0 };
+    fallback = await runner.createSession(artifact, { id: sourceThere.variant.id, settings: { ...sourceThere.variant.settings, ...on.extra } }, on.context);
+  } catch {
+    return chosen; // the original model on the CPU still takes the other shapes
+  }
+  return {
+    accepts: (feeds) => chosen.accepts(feeds) || fallback.accepts(feeds),
+    run: (feeds) => (chosen.accepts(feeds) ? chosen.run(feeds) : fallback.run(feeds)),
+    release: async () => {
+      await chosen.release();
+      await fallback.release();
+    },
+  };
 }

@@ -19,6 +19,7 @@ export async function createOrtSession(
     run: (feeds: Feeds) => session.run(feeds) as Promise<Feeds>,
     accepts: fixedShapes ? (feeds) => shapesMatch(feeds, fixedShapes) : () => true,
     release: () => session.release(),
+    ...(fixedShapes && { fixedShapes }),
   };
 }
 

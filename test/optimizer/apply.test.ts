@@ -8,9 +8,10 @@ import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
 
 const dir = tempDir('nav-apply-');
 
-/** A CPU runner that counts its sessions and, once told to, fails to create them. */
+/** A CPU runner that counts its sessions and their runs per format and, once told to, fails to create them. */
 let sessions = 0;
 let failing = false;
+const runsOf: Record<string, number> = {};
 const countingRunner: Runner = {
   name: 'CountingRunner',
   kinds: ['onnxruntime'],
@@ -20,7 +21,14 @@ const countingRunner: Runner = {
   async createSession(artifact) {
     if (failing) throw new Error('no session today');
     sessions++;
-    return createOrtSession(artifact, { executionProviders: ['cpu'] });
+    const session = await createOrtSession(artifact, { executionProviders: ['cpu'] });
+    return {
+      ...session,
+      run: (feeds: Feeds) => {
+        runsOf[artifact.format] = (runsOf[artifact.format] ?? 0) + 1;
+        return session.run(feeds);
+      },
+    };
   },
 };
 registerRunner(countingRunner);
@@ -63,5 +71,27 @@ describe('the apply step', () => {
     expect(sessions - before).toBe(1);
     await binder.apply(new Map([['apply_mlp', { step: 'test', key: status.baseline, reason: 'back' }]]));
     expect(module.binding.isSource).toBe(true);
+  });
+
+  it('sends shapes a fixed-shape choice does not take to the source on the same runner, not off to the CPU original', async () => {
+    const fixed = navModule(new OnnxModule(writeModel(dir, 'fixed.onnx', mlpModel({ seed: 62 }))), { name: 'apply_fixed' });
+    const before = sessions;
+    const result = await optimize((batch: number) => fixed.run({ x: rows(batch, 16) }), [[2, 2]], {
+      ...quiet, force: true, endToEnd: { enabled: false }, workspace: path.join(dir, 'workspace-fixed'), targetFormats: ['onnx', 'onnx-static'], runners: ['OnnxCPU', 'CountingRunner'],
+      strategy: strategies.selected('onnx-static', 'CountingRunner'),
+    });
+    expect(result.modules.apply_fixed.selected.key).toBe('onnx-static/CountingRunner/default');
+    expect(fixed.binding).toMatchObject({ format: 'onnx-static', runner: 'CountingRunner' });
+    expect(sessions - before).toBeGreaterThanOrEqual(2); // the fixed-shape session and the source beside it
+    const [staticRuns, sourceRuns] = [runsOf['onnx-static'] ?? 0, runsOf.onnx ?? 0];
+    const plain = await createOrtSession({ format: 'onnx', path: fixed.model as string, precision: 'fp32', sizeBytes: 0 }, { executionProviders: ['cpu'] });
+    for (const batch of [2, 3]) {
+      const x = rows(batch, 16);
+      expect(Array.from(((await fixed.run({ x })) as Feeds).y.data as Float32Array)).toEqual(Array.from((await plain.run({ x })).y.data as Float32Array));
+    }
+    expect(runsOf['onnx-static'] - staticRuns).toBe(1); // batch 2: the shape it was made for
+    expect(runsOf.onnx - sourceRuns).toBe(1); // batch 3: the source, on the same runner
+    await plain.release();
+    await fixed.release();
   });
 });
