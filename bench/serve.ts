@@ -5,8 +5,10 @@
  *   (c) the selection in worker threads, (d) workers + dynamic batching (defaults from the profile).
  * Per run: throughput, p50/p99 latency, /health p50/p99 under that load (a probe every 20 ms from
  * a process of its own),
- * the service's event-loop delay p99 and RSS. Each case runs `--rounds` times (default 2): the
- * figures are the median round, with the min-max spread of throughput.
+ * the service's event-loop delay p99 and RSS, the CPU the service (all threads, and its main thread
+ * alone) and the load generator used, in cores (CPU seconds per second: 2 is all of a 2-core
+ * machine), and the share of calls that the served modules ran in batches. Each case runs
+ * `--rounds` times (default 2): the figures are the median round, with the min-max spread of throughput.
  *
  *   npm run build && node dist/bench/serve.js [--seconds 6] [--rounds 2] [--load-nice 5]
  *
@@ -62,7 +64,26 @@ interface RunResult {
   /** The longest stall: p99 counts samples, and a loop blocked for 100 ms takes only one. */
   loopDelayMaxMs: number;
   rssMb: number;
+  /** Cores the service used (all its threads), its main thread alone, and the load generator (without the /health probe process). */
+  serviceCores: number;
+  serviceMainCores: number;
+  loadCores: number;
+  /** Calls of the served modules that ran in a batch of 2 or more, per request (0-2: two modules). */
+  batchedPerRequest: number;
 }
+
+/** CPU seconds a process (or one of its threads) has used: utime + stime of /proc/<pid>/stat (Linux; NaN elsewhere). */
+function cpuSeconds(pid: number, tid?: number): number {
+  try {
+    const stat = fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+/** USER_HZ: 100 on every Linux build that matters (getconf CLK_TCK). */
+const CLOCK_TICKS = 100;
 
 function arg(name: string, fallback: number): number {
   const at = process.argv.indexOf(name);
@@ -103,7 +124,7 @@ function startService(args: string[]): Promise<{ child: ChildProcess; port: numb
   });
 }
 
-async function load(port: number, concurrency: number, seconds: number, body: Buffer): Promise<Omit<RunResult, 'case' | 'concurrency' | 'loopDelayP99Ms' | 'loopDelayMaxMs' | 'rssMb'>> {
+async function load(port: number, concurrency: number, seconds: number, body: Buffer, pid: number): Promise<Omit<RunResult, 'case' | 'concurrency' | 'loopDelayP99Ms' | 'loopDelayMaxMs' | 'rssMb' | 'batchedPerRequest'>> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
   let rejected503 = 0;
@@ -124,8 +145,12 @@ async function load(port: number, concurrency: number, seconds: number, body: Bu
   // stop competing with its event loop (the probe process restores its own priority).
   setNice(LOAD_NICE);
   const started = performance.now();
+  const cpu = { service: cpuSeconds(pid), main: cpuSeconds(pid, pid), load: process.cpuUsage() };
   const [health] = await Promise.all([healthRun, ...Array.from({ length: concurrency }, client)]);
   const elapsed = (performance.now() - started) / 1000;
+  const loadCpu = process.cpuUsage(cpu.load);
+  const serviceCores = (cpuSeconds(pid) - cpu.service) / elapsed;
+  const serviceMainCores = (cpuSeconds(pid, pid) - cpu.main) / elapsed;
   setNice(0);
   agent.destroy();
   return {
@@ -137,6 +162,9 @@ async function load(port: number, concurrency: number, seconds: number, body: Bu
     p99Ms: percentile(latencies, 99),
     healthP50Ms: percentile(health as number[], 50),
     healthP99Ms: percentile(health as number[], 99),
+    serviceCores,
+    serviceMainCores,
+    loadCores: (loadCpu.user + loadCpu.system) / 1e6 / elapsed,
   };
 }
 
@@ -144,13 +172,16 @@ async function runCase(c: Case, seconds: number, body: Buffer): Promise<RunResul
   const { child, port, log } = await startService(c.args);
   const results: RunResult[] = [];
   try {
-    const stats = async () => JSON.parse((await request(new http.Agent(), port, 'GET', '/stats')).text) as { loopDelayP99Ms: number; loopDelayMaxMs: number; rssMb: number };
+    type Stats = { loopDelayP99Ms: number; loopDelayMaxMs: number; rssMb: number; served: Record<string, { batchedCalls: number } | undefined> };
+    const stats = async () => JSON.parse((await request(new http.Agent(), port, 'GET', '/stats')).text) as Stats;
+    const batched = (s: Stats) => Object.values(s.served).reduce((n, m) => n + (m?.batchedCalls ?? 0), 0);
     for (const concurrency of CONCURRENCY) {
-      await load(port, concurrency, 1, body); // warm the sockets and the sessions at this load
-      await stats(); // resets the service's event-loop histogram
-      const run = await load(port, concurrency, seconds, body);
+      await load(port, concurrency, 1, body, child.pid!); // warm the sockets and the sessions at this load
+      const before = await stats(); // resets the service's event-loop histogram
+      const run = await load(port, concurrency, seconds, body, child.pid!);
       const service = await stats();
-      results.push({ case: c.id, concurrency, ...run, loopDelayP99Ms: service.loopDelayP99Ms, loopDelayMaxMs: service.loopDelayMaxMs, rssMb: service.rssMb });
+      const batchedPerRequest = run.requests > 0 ? (batched(service) - batched(before)) / run.requests : NaN;
+      results.push({ case: c.id, concurrency, ...run, loopDelayP99Ms: service.loopDelayP99Ms, loopDelayMaxMs: service.loopDelayMaxMs, rssMb: service.rssMb, batchedPerRequest });
     }
   } finally {
     child.kill('SIGTERM');
@@ -189,6 +220,7 @@ async function main(): Promise<void> {
   const seconds = arg('--seconds', 6);
   const rounds = arg('--rounds', 2);
   const body = Buffer.from(syntheticImage(7));
+  const started = os.loadavg();
   console.log(`bench/serve on ${os.availableParallelism()} cores (${os.cpus()[0]?.model}), load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, ${seconds} s per run, ${rounds} rounds, load generator at nice ${LOAD_NICE}`);
   await startService(['--serve', 'main']).then(({ child }) => new Promise((resolve) => (child.kill('SIGTERM'), child.once('exit', resolve)))); // optimizes once if needed
   const all: RunResult[] = [];
@@ -196,11 +228,11 @@ async function main(): Promise<void> {
     for (const c of CASES) {
       const results = await runCase(c, seconds, body);
       all.push(...results);
-      for (const r of results) console.log(`  round ${round + 1} (${r.case}) c=${r.concurrency}: ${fmt(r.throughput)} req/s, p50 ${fmt(r.p50Ms)} ms, p99 ${fmt(r.p99Ms)} ms, /health p99 ${fmt(r.healthP99Ms)} ms, loop p99 ${fmt(r.loopDelayP99Ms)} ms, 503s ${r.rejected503}`);
+      for (const r of results) console.log(`  round ${round + 1} (${r.case}) c=${r.concurrency}: ${fmt(r.throughput)} req/s, p50 ${fmt(r.p50Ms)} ms, p99 ${fmt(r.p99Ms)} ms, /health p99 ${fmt(r.healthP99Ms)} ms, loop p99 ${fmt(r.loopDelayP99Ms)} ms, CPU service ${fmt(r.serviceCores, 2)} (main ${fmt(r.serviceMainCores, 2)}) load ${fmt(r.loadCores, 2)} cores, batched ${fmt(r.batchedPerRequest, 2)}/req, 503s ${r.rejected503}`);
     }
   }
-  console.log('\ncase                       | c  | req/s (min-max)       | p50 ms | p99 ms | /health p50 | /health p99 | loop p99/max ms | RSS MB | 503');
-  console.log('---------------------------|----|-----------------------|--------|--------|-------------|-------------|-----------------|--------|----');
+  console.log('\ncase                       | c  | req/s (min-max)       | p50 ms | p99 ms | /health p50 | /health p99 | loop p99/max ms | RSS MB | CPU cores svc (main) / load | batched/req | 503');
+  console.log('---------------------------|----|-----------------------|--------|--------|-------------|-------------|-----------------|--------|-----------------------------|-------------|----');
   for (const c of CASES) {
     for (const concurrency of CONCURRENCY) {
       // The median round by throughput (by /health p99 for the idle runs); with 2 rounds, the better one.
@@ -209,14 +241,15 @@ async function main(): Promise<void> {
       const mid = runs[runs.length >> 1];
       const spread = concurrency === 0 ? 'idle' : `${fmt(runs[0].throughput)}-${fmt(runs[runs.length - 1].throughput)}`;
       console.log(
-        `(${c.id}) ${c.label.padEnd(22)} | ${String(concurrency).padEnd(2)} | ${`${fmt(mid.throughput)} (${spread})`.padEnd(21)} | ${fmt(mid.p50Ms).padStart(6)} | ${fmt(mid.p99Ms).padStart(6)} | ${fmt(mid.healthP50Ms, 2).padStart(11)} | ${fmt(mid.healthP99Ms, 2).padStart(11)} | ${`${fmt(mid.loopDelayP99Ms)}/${fmt(mid.loopDelayMaxMs, 0)}`.padStart(15)} | ${fmt(mid.rssMb, 0).padStart(6)} | ${mid.rejected503}`,
+        `(${c.id}) ${c.label.padEnd(22)} | ${String(concurrency).padEnd(2)} | ${`${fmt(mid.throughput)} (${spread})`.padEnd(21)} | ${fmt(mid.p50Ms).padStart(6)} | ${fmt(mid.p99Ms).padStart(6)} | ${fmt(mid.healthP50Ms, 2).padStart(11)} | ${fmt(mid.healthP99Ms, 2).padStart(11)} | ${`${fmt(mid.loopDelayP99Ms)}/${fmt(mid.loopDelayMaxMs, 0)}`.padStart(15)} | ${fmt(mid.rssMb, 0).padStart(6)} | ${`${fmt(mid.serviceCores, 2)} (${fmt(mid.serviceMainCores, 2)}) / ${fmt(mid.loadCores, 2)}`.padStart(27)} | ${fmt(mid.batchedPerRequest, 2).padStart(11)} | ${mid.rejected503}`,
       );
     }
   }
   const dir = path.join(__dirname, '..', '..', 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `serve-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), cores: os.availableParallelism(), loadavg: os.loadavg(), seconds, rounds, results: all }, null, 2));
+  console.log(`load average at the start ${started.map((l) => l.toFixed(1)).join(' ')}, at the end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), cores: os.availableParallelism(), loadavg: os.loadavg(), loadavgAtStart: started, seconds, rounds, results: all }, null, 2));
   console.log(`\nraw figures: ${file}`);
 }
 

@@ -16,19 +16,20 @@ import 'reflect-metadata';
 import * as http from 'http';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import { inject, injectable } from 'tsyringe';
-import { BOOTSTRAP_SERVING, bootstrap, NavigatorError, releasePipeline } from '../src';
-import type { ServingConfigInput } from '../src/serving';
+import { BOOTSTRAP_SERVING, bootstrap, NavigatorError, releasePipeline, type OnnxModule } from '../src';
+import { controlOf } from '../src/module/onnx-module';
+import type { ServedSession, ServingConfigInput } from '../src/serving';
 import { IMAGE_SIZE, VisionPipeline, type Region } from './vision-pipeline';
 
 @injectable()
 export class AnalyzeService {
   constructor(@inject(VisionPipeline) readonly vision: VisionPipeline) {}
 
-  analyze(body: Buffer): Promise<Region[]> {
+  analyze(body: Uint8Array): Promise<Region[]> {
     if (body.length !== IMAGE_SIZE * IMAGE_SIZE * 3) {
       throw new NavigatorError(`the body has ${body.length} bytes`, { subject: 'POST /analyze', fix: `send ${IMAGE_SIZE}x${IMAGE_SIZE} RGB bytes (${IMAGE_SIZE * IMAGE_SIZE * 3})` });
     }
-    return this.vision.analyze(new Uint8Array(body.buffer, body.byteOffset, body.length));
+    return this.vision.analyze(body);
   }
 }
 
@@ -47,7 +48,8 @@ export async function startService(options: ServiceOptions): Promise<{ server: h
   const { vision } = service;
   if (options.serve === 'original') await releasePipeline(vision); // back to the original models, on the main thread
   const serving = container.resolve<Record<string, Record<string, string>>>(BOOTSTRAP_SERVING).VisionPipeline ?? {};
-  const describe = [vision.detector, vision.classifier].map((m) => `${m.describe()}${serving[m.name ?? ''] ? `\n    ${serving[m.name ?? '']}` : ''}`);
+  const modules = [vision.detector, vision.classifier] as OnnxModule<unknown, unknown>[];
+  const describe = modules.map((m) => `${m.describe()}${serving[m.name ?? ''] ? `\n    ${serving[m.name ?? '']}` : ''}`);
 
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
@@ -58,7 +60,14 @@ export async function startService(options: ServiceOptions): Promise<{ server: h
     };
     if (request.method === 'GET' && request.url === '/health') return answer(200, { ok: true });
     if (request.method === 'GET' && request.url === '/stats') {
-      const stats = { loopDelayP50Ms: loopDelay.percentile(50) / 1e6, loopDelayP99Ms: loopDelay.percentile(99) / 1e6, loopDelayMaxMs: loopDelay.max / 1e6, rssMb: process.memoryUsage().rss / 2 ** 20 };
+      const stats = {
+        loopDelayP50Ms: loopDelay.percentile(50) / 1e6,
+        loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+        loopDelayMaxMs: loopDelay.max / 1e6,
+        rssMb: process.memoryUsage().rss / 2 ** 20,
+        // Per served module, since start: batches of 2+ calls formed, the calls they held, timeouts.
+        served: Object.fromEntries(modules.map((m) => [m.name, (controlOf(m).boundSession() as Partial<ServedSession> | undefined)?.stats?.()])),
+      };
       loopDelay.reset();
       return answer(200, stats);
     }
@@ -67,7 +76,7 @@ export async function startService(options: ServiceOptions): Promise<{ server: h
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       Promise.resolve()
-        .then(() => service.analyze(Buffer.concat(chunks)))
+        .then(() => service.analyze(joined(chunks)))
         .then(
           (regions) => answer(200, { regions }),
           // A full queue is the service being busy, not a fault: 503 tells clients to retry later.
@@ -87,6 +96,20 @@ export async function startService(options: ServiceOptions): Promise<{ server: h
       await releasePipeline(vision); // ends the worker threads
     },
   };
+}
+
+/** The body in one buffer; read synchronously (normalize copies it before any await), so one scratch buffer serves every request. */
+const bodyScratch = new Uint8Array(IMAGE_SIZE * IMAGE_SIZE * 3);
+function joined(chunks: Buffer[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const length = chunks.reduce((n, c) => n + c.length, 0);
+  if (length !== bodyScratch.length) return Buffer.concat(chunks); // the wrong size: analyze says so
+  let offset = 0;
+  for (const chunk of chunks) {
+    bodyScratch.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bodyScratch;
 }
 
 function parseArgs(argv: string[]): ServiceOptions {

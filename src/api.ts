@@ -30,8 +30,7 @@ export async function loadOptimized(
   target?: OptimizeTarget,
   options: { workspace?: string; serving?: ServingConfigInput; servingModules?: Record<string, ServingConfigInput> } = {},
 ): Promise<LoadResult> {
-  const loaded = await container.resolve(Optimizer).loadOptimized(target, { workspace: options.workspace });
-  if (!options.serving || !target) return loaded;
-  const served = await servePipeline(target, { workspace: options.workspace, serving: options.serving, modules: options.servingModules });
-  return { modules: { ...loaded.modules, ...served } };
+  if (!options.serving || !target) return container.resolve(Optimizer).loadOptimized(target, { workspace: options.workspace });
+  // Served modules load their selection straight into the workers: binding it on the main thread first would create a session only to replace it.
+  return { modules: await servePipeline(target, { workspace: options.workspace, serving: options.serving, modules: options.servingModules }) };
 }

@@ -59,16 +59,23 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Depende
     const pipelineOptions = pipelineOptionsOf(cls);
     // The same workspace whether this pipeline is optimized or only loaded.
     const workspace = options.workspace ?? options.config?.workspace ?? pipelineOptions.config?.workspace;
+    const serve = () => servePipeline(instance, { workspace, serving: options.serving, modules: options.servingModules });
     if (mode !== 'never' && pipelineOptions.dataloader) {
       const dataloader = await pipelineOptions.dataloader();
       // optimize() lays these over the pipeline's own @pipeline({ config }).
       results[cls.name] = await optimizer.optimize(instance, dataloader, { ...options.config, workspace, force: mode === 'always' });
+      // Worker sessions replace the main-thread bindings, warmed up, before the service takes traffic.
+      if (options.serving) serving[cls.name] = await serve();
     } else {
       if (mode !== 'never') new Progress(false).warn(`${cls.name} has no @pipeline({ dataloader }); loading cached results only`);
-      results[cls.name] = await optimizer.loadOptimized(instance, { workspace });
+      if (options.serving) {
+        // Loaded straight into the workers: no main-thread session first (see loadOptimized in api.ts).
+        serving[cls.name] = await serve();
+        results[cls.name] = { modules: serving[cls.name] };
+      } else {
+        results[cls.name] = await optimizer.loadOptimized(instance, { workspace });
+      }
     }
-    // Worker sessions replace the main-thread bindings, warmed up, before the service takes traffic.
-    if (options.serving) serving[cls.name] = await servePipeline(instance, { workspace, serving: options.serving, modules: options.servingModules });
   }
   container.register(BOOTSTRAP_RESULTS, { useValue: results });
   container.register(BOOTSTRAP_SERVING, { useValue: serving });

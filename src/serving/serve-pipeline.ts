@@ -1,7 +1,13 @@
 import { errorText } from '../core/errors';
+import type { ModuleStatus } from '../core/status';
 import { controlOf } from '../module/onnx-module';
+import { lastDecision } from '../optimizer/apply';
+import { bindDecision } from '../optimizer/binding';
+import { runnerRegistry } from '../plugins';
 import { scanModules } from '../scanner';
+import { hashModel } from '../workspace/hash';
 import { Workspace } from '../workspace/workspace';
+import { selectedCandidate } from '../core/status';
 import { createServedSession } from './served-session';
 import { serveSelected } from './serve-module';
 import { resolveServingConfig, type ServingConfigInput } from './serving-config';
@@ -17,9 +23,11 @@ export interface ServePipelineOptions {
 
 /**
  * Moves every module of a pipeline (an instance with @navModule properties, or a function for the
- * standalone modules) into worker threads: its optimized selection where the workspace has one,
- * else its original model. Call it after optimize/loadOptimized, before traffic. Returns a line per
- * module; a module that cannot be served keeps its main-thread binding and says why.
+ * standalone modules) into worker threads: its optimized selection where the workspace has one that
+ * loadOptimized would bind, else its original model. Call it after optimize, or instead of
+ * loadOptimized (it loads the selection straight into the workers, with no main-thread session
+ * first), before traffic. Returns a line per module; a module that cannot be served stays on the
+ * main thread, bound to its selection where it has one, and the line says why.
  */
 export async function servePipeline(target: object, options: ServePipelineOptions = {}): Promise<Record<string, string>> {
   const workspace = new Workspace(options.workspace);
@@ -27,25 +35,43 @@ export async function servePipeline(target: object, options: ServePipelineOption
   for (const { name, module } of scanModules(target)) {
     const serving = { ...options.serving, ...options.modules?.[name] };
     resolveServingConfig(serving, { module: name }); // a wrong setting is the user's to fix: it throws, not falls back
+    let status: ModuleStatus | undefined;
     try {
-      const status = workspace.readStatus(name);
-      // loadOptimized keeps the original where the cached selection does not apply (model changed, load failed): so does serving.
-      const selectionApplies = status && !(module.binding.isSource && status.selected.key !== status.baseline);
-      if (status && selectionApplies) {
+      const found = await applicableSelection(workspace, name, module.model);
+      status = found.status;
+      if (status) {
         report[name] = (await serveSelected(module, status, workspace.moduleDir(name), serving)).report;
       } else {
         const session = await createServedSession(
           { kind: 'source', module: name, model: module.model, sessionOptions: JSON.parse(JSON.stringify(module.sessionOptions)) },
           { serving, batching: module.options?.batching },
         );
-        await controlOf(module).bind(session, { format: 'onnx', runner: 'OnnxCPU', variant: 'default', isSource: false, reason: 'not optimized; served from worker threads' });
-        report[name] = `served the original model by ${session.config.workers} worker thread(s) (no optimized result to serve)`;
+        await controlOf(module).bind(session, { format: 'onnx', runner: 'OnnxCPU', variant: 'default', isSource: false, reason: `served from worker threads; ${found.why}` });
+        report[name] = `served the original model by ${session.config.workers} worker thread(s) (${found.why})`;
       }
     } catch (error) {
-      report[name] = `kept on the main thread: serving failed (${errorText(error)})`;
+      // Where loadOptimized would have left it: the selection on the main thread (unless bound already).
+      const kept = status && module.binding.isSource ? (await bindDecision(module, status, lastDecision(status), workspace.moduleDir(name))).description : 'as it was';
+      report[name] = `kept on the main thread (${kept}): serving failed (${errorText(error)})`;
     }
   }
   return report;
+}
+
+/**
+ * The module's cached status where loadOptimized would bind its selection: readable, its files
+ * intact, made from this very model, and its runner available here. Otherwise why not.
+ */
+async function applicableSelection(workspace: Workspace, name: string, model: string | Uint8Array): Promise<{ status?: ModuleStatus; why: string }> {
+  const read = workspace.readCache(name);
+  if (!('status' in read)) return { why: `no optimized result to serve: ${read.unreadable}` };
+  if (read.status.modelHash !== hashModel(model)) return { why: 'the model changed since it was optimized; run optimize again' };
+  const candidate = selectedCandidate(read.status);
+  if (candidate && runnerRegistry.has(candidate.runner)) {
+    const availability = await runnerRegistry.get(candidate.runner).availability();
+    if (!availability.available) return { why: `runner ${candidate.runner} of the selection is not available here (${availability.reason})` };
+  }
+  return { status: read.status, why: 'the selection' };
 }
 
 /** Releases every module session of a pipeline (worker threads included): for a service's shutdown. */

@@ -5,6 +5,7 @@ import type { Feeds } from '../core/feeds';
 import type { RunnerSession } from '../core/plugin';
 import type { PerformanceResult } from '../core/status';
 import { Batcher } from './batching';
+import { GPU_GATE } from './run-gate';
 import { recipeDevice, type SessionRecipe } from './session-recipe';
 import { resolveServingConfig, type ServingConfig, type ServingConfigInput } from './serving-config';
 import { WorkerPool } from './worker-pool';
@@ -25,8 +26,8 @@ export interface ServedSession extends RunnerSession {
   warmUp(feeds: Feeds): Promise<void>;
   /** Calls admitted and not yet settled. */
   readonly outstanding: number;
-  /** Batches of two or more calls sent so far, and the calls they held. */
-  stats(): { batches: number; batchedCalls: number };
+  /** Batches of two or more calls sent so far, the calls they held, and the calls that timed out. */
+  stats(): { batches: number; batchedCalls: number; timeouts: number };
   /** @internal The worker pool: tests kill its workers. */
   readonly pool: WorkerPool;
 }
@@ -55,7 +56,14 @@ export async function createServedSession(recipe: SessionRecipe, options: Served
     config.maxBatchSize = 1;
     config.batchingReason = 'batching off: the session only takes fixed input shapes';
   }
-  const pool = await WorkerPool.start(recipe, config.workers, config.threadsPerWorker, config.workerNice);
+  const pool = await WorkerPool.start(recipe, {
+    size: config.workers,
+    threads: config.threadsPerWorker,
+    nice: config.workerNice,
+    callTimeoutMs: config.callTimeoutMs,
+    // GPU sessions of every served module take turns: concurrent WebGPU sessions crash onnxruntime.
+    gate: device === 'gpu' ? GPU_GATE : undefined,
+  });
   const batcher = config.maxBatchSize > 1 ? new Batcher(pool, { module: recipe.module, maxBatchSize: config.maxBatchSize, maxDelayMs: config.maxDelayMs }) : undefined;
   // Calls running (one per worker) plus those allowed to wait.
   const limit = config.workers + config.maxQueue;
@@ -86,7 +94,7 @@ export async function createServedSession(recipe: SessionRecipe, options: Served
       return settle(batcher ? batcher.run(feeds) : pool.run(feeds));
     },
     accepts: fixedShapes ? (feeds) => shapesMatch(feeds, fixedShapes) : () => true,
-    stats: () => ({ ...(batcher?.stats ?? { batches: 0, batchedCalls: 0 }) }),
+    stats: () => ({ ...(batcher?.stats ?? { batches: 0, batchedCalls: 0 }), timeouts: pool.timeouts }),
     warmUp: (feeds) => pool.runOnEach(feeds),
     async release() {
       batcher?.flushAll();

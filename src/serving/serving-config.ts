@@ -34,6 +34,13 @@ export class ServingConfigInput {
    * behind inference. 0 keeps the workers at the event loop's priority. @default 10
    */
   @IsOptional() @IsInt() @Min(0) @Max(19) workerNice?: number;
+  /**
+   * Longest time a call may run on a worker; past it the call fails with code 'NAV_TIMEOUT' and
+   * its worker is abandoned (it exits once onnxruntime returns) and replaced. 0: no limit. Off by
+   * default: a legitimately slow call would fail, and each abandoned worker holds a model copy until
+   * its run returns. @default 0
+   */
+  @IsOptional() @IsInt() @Min(0) @Max(86_400_000) callTimeoutMs?: number;
 }
 
 /** The settings after validation, with every default filled in. */
@@ -45,6 +52,8 @@ export interface ServingConfig {
   maxBatchSize: number;
   maxQueue: number;
   workerNice: number;
+  /** 0: no limit. */
+  callTimeoutMs: number;
   /** Why batching is on or off with these limits, for load reports. */
   batchingReason: string;
 }
@@ -75,6 +84,7 @@ export function resolveServingConfig(
     maxDelayMs: valid.maxDelayMs ?? profiled.maxDelayMs,
     maxQueue: valid.maxQueue ?? DEFAULT_MAX_QUEUE,
     workerNice: valid.workerNice ?? DEFAULT_WORKER_NICE,
+    callTimeoutMs: valid.callTimeoutMs ?? 0,
     batchingReason: valid.maxBatchSize !== undefined ? `maxBatchSize ${valid.maxBatchSize} from the config` : profiled.reason,
   };
 }

@@ -68,7 +68,8 @@ export function recipeForSelected(status: ModuleStatus, moduleDir: string, model
       sizeBytes: candidate.sizeBytes ?? 0,
       fixedShapes: candidate.fixedShapes,
     },
-    variant: candidate.variant,
+    // The runner settings the pipeline steps chose over the candidate's (as binding on the main thread applies them).
+    variant: { ...candidate.variant, settings: { ...candidate.variant.settings, ...status.selected.settings } },
     signature: status.signature,
     workDir: path.join(moduleDir, status.runDir),
   };

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { NavigatorError } from '../core/errors';
 import type { Feeds } from '../core/feeds';
+import type { RunGate } from './run-gate';
 import type { SessionRecipe } from './session-recipe';
 import { fromWire, toWire } from './tensor-wire';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-main';
@@ -19,6 +20,24 @@ interface Slot {
   worker: Worker;
   ready: boolean;
   current: { id: number; call: Call } | undefined;
+  /** Fails the current call once it runs past callTimeoutMs. */
+  timer: NodeJS.Timeout | undefined;
+  /** Whether this worker's run holds the gate (held until the run returns, even after a timeout). */
+  gated: boolean;
+  /** Set when the call timed out: the worker is left to exit once its run returns, and is not replaced again. */
+  abandoned: boolean;
+  exited: Promise<void>;
+}
+
+export interface PoolOptions {
+  size: number;
+  /** onnxruntime intra-op threads per worker's session. */
+  threads: number;
+  nice?: number;
+  /** A call running longer on its worker fails with code 'NAV_TIMEOUT'; 0: no limit. */
+  callTimeoutMs?: number;
+  /** Shared with other pools: at most one run in flight among them (GPU sessions). */
+  gate?: RunGate;
 }
 
 /** Replacement workers that fail to load the session in a row before the pool gives up. */
@@ -27,10 +46,13 @@ const MAX_START_FAILURES = 3;
 /**
  * Worker threads that each hold their own session of one module. Each worker runs one call at a
  * time (onnxruntime runs synchronously in it anyway); waiting calls queue here, on the main thread,
- * where they can still be batched or rejected. A worker that dies fails its call and is replaced.
+ * where they can still be batched or rejected. A worker that dies fails its call and is replaced; a
+ * call past callTimeoutMs fails at once and its worker is abandoned (see abandon) and replaced.
  */
 export class WorkerPool {
   private readonly slots: Slot[] = [];
+  /** Workers whose call timed out, until they exit: release() waits for them too. */
+  private readonly abandoned = new Set<Slot>();
   private readonly queue: Call[] = [];
   private nextId = 0;
   private releasing = false;
@@ -38,19 +60,23 @@ export class WorkerPool {
   private brokenReason: string | undefined;
   /** Until start() has every first worker loaded, a failing worker fails the start instead of being replaced. */
   private started = false;
+  /** Calls failed with NAV_TIMEOUT so far. */
+  timeouts = 0;
   /** Called whenever a worker becomes free: the batcher flushes then. */
   onIdle: () => void = () => {};
+  /** What the gate calls when it is this pool's turn. */
+  private readonly wake = () => this.pump();
 
   private constructor(
     private readonly recipe: SessionRecipe,
     private readonly init: WorkerInit,
-    readonly size: number,
+    private readonly options: PoolOptions,
   ) {}
 
-  /** Starts `size` workers and waits until each has loaded its session; rejects (and stops them) when one cannot. */
-  static async start(recipe: SessionRecipe, size: number, threads: number, nice = 0): Promise<WorkerPool> {
-    const pool = new WorkerPool(recipe, { recipe, threads, shared: size > 1, nice }, size);
-    const starts = Array.from({ length: size }, () => pool.spawn());
+  /** Starts the workers and waits until each has loaded its session; rejects (and stops them) when one cannot. */
+  static async start(recipe: SessionRecipe, options: PoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(recipe, { recipe, threads: options.threads, shared: options.size > 1, nice: options.nice ?? 0 }, options);
+    const starts = Array.from({ length: options.size }, () => pool.spawn());
     const results = await Promise.allSettled(starts);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
@@ -90,27 +116,21 @@ export class WorkerPool {
 
   /**
    * Stops every worker after its current call (and after a load in progress); waiting calls are
-   * rejected. Resolves once all threads have exited. Workers are asked to stop, never terminate()d:
-   * onnxruntime-node aborts the whole process when a worker is terminated inside a run or a load.
+   * rejected. Resolves once all threads have exited, abandoned ones included (after their stuck run
+   * returns). Workers are asked to stop, never terminate()d: onnxruntime-node aborts the whole
+   * process when a worker is terminated inside a run or a load.
    */
   async release(): Promise<void> {
     this.releasing = true;
     for (const call of this.queue.splice(0)) call.reject(this.error('the served session was released while the call waited', 'release only after the calls settle'));
-    await Promise.all(
-      this.slots.map(
-        (slot) =>
-          new Promise<void>((resolve) => {
-            slot.worker.once('exit', () => resolve());
-            slot.worker.postMessage({ kind: 'release' } satisfies ToWorker);
-          }),
-      ),
-    );
+    for (const slot of this.slots) slot.worker.postMessage({ kind: 'release' } satisfies ToWorker);
+    await Promise.all([...this.slots, ...this.abandoned].map((slot) => slot.exited));
     this.slots.length = 0;
   }
 
   private spawn(): Promise<void> {
     const worker = new Worker(workerScript(), { workerData: this.init });
-    const slot: Slot = { worker, ready: false, current: undefined };
+    const slot: Slot = { worker, ready: false, current: undefined, timer: undefined, gated: false, abandoned: false, exited: new Promise((resolve) => worker.once('exit', () => resolve())) };
     this.slots.push(slot);
     return new Promise<void>((resolve, reject) => {
       worker.on('message', (message: FromWorker) => {
@@ -128,9 +148,11 @@ export class WorkerPool {
           }));
           worker.postMessage({ kind: 'release' } satisfies ToWorker);
         } else if (message.kind === 'result' || message.kind === 'error') {
+          this.leaveGate(slot); // the run returned, also that of an abandoned worker
           const current = slot.current;
           if (!current || current.id !== message.id) return;
           slot.current = undefined;
+          clearTimeout(slot.timer);
           if (message.kind === 'result') current.call.resolve(fromWire(message.outputs));
           else current.call.reject(new NavigatorError('inference failed in a serving worker', { module: this.module, cause: new Error(message.message), fix: 'check the inputs against the model (names, types, shapes)' }));
           this.pump();
@@ -140,6 +162,12 @@ export class WorkerPool {
       let crash: Error | undefined;
       worker.on('error', (error) => (crash = error));
       worker.on('exit', (code) => {
+        this.leaveGate(slot);
+        clearTimeout(slot.timer);
+        if (slot.abandoned) {
+          this.abandoned.delete(slot); // replaced when its call timed out
+          return;
+        }
         const index = this.slots.indexOf(slot);
         if (index >= 0) this.slots.splice(index, 1);
         const why = crash ? `it threw: ${crash.message}` : `it exited with code ${code}`;
@@ -169,18 +197,57 @@ export class WorkerPool {
   private pump(): void {
     let slot: Slot | undefined;
     while (this.queue.length > 0 && (slot = this.slots.find((s) => s.ready && !s.current))) {
+      if (this.options.gate && !this.options.gate.tryEnter(slot, this.wake)) break;
+      slot.gated = this.options.gate !== undefined;
       const call = this.queue.shift() as Call;
       const id = this.nextId++;
       slot.current = { id, call };
       try {
         const { wire, transfer } = toWire(call.feeds, call.owned, this.module);
         slot.worker.postMessage({ kind: 'run', id, feeds: wire } satisfies ToWorker, transfer);
+        const timeout = this.options.callTimeoutMs ?? 0;
+        const running = slot;
+        if (timeout > 0) slot.timer = setTimeout(() => this.abandon(running), timeout);
       } catch (error) {
         slot.current = undefined;
+        this.leaveGate(slot);
         call.reject(error);
       }
     }
     if (this.idle()) this.onIdle();
+  }
+
+  /**
+   * Fails a call that ran past callTimeoutMs, and gives up its worker: terminate() inside a run
+   * aborts the process (see release), so the worker is only unref'd, dropped from the pool and asked
+   * to release its session and exit, which it does once onnxruntime returns. A new worker takes its
+   * place, so the pool keeps serving meanwhile. Until the old one exits, its model copy stays in memory.
+   */
+  private abandon(slot: Slot): void {
+    const current = slot.current;
+    if (!current) return;
+    slot.current = undefined;
+    slot.abandoned = true;
+    this.timeouts++;
+    this.slots.splice(this.slots.indexOf(slot), 1);
+    this.abandoned.add(slot);
+    slot.worker.unref();
+    slot.worker.postMessage({ kind: 'release' } satisfies ToWorker);
+    current.call.reject(
+      new NavigatorError(`the call ran longer than serving.callTimeoutMs (${this.options.callTimeoutMs} ms); its worker thread was abandoned (it exits once onnxruntime returns) and a new one started`, {
+        module: this.module,
+        subject: 'serving.callTimeoutMs',
+        code: 'NAV_TIMEOUT',
+        fix: 'raise serving.callTimeoutMs if calls this long are expected (larger inputs, a slower or busier machine), else check the inputs of the call',
+      }),
+    );
+    if (!this.releasing) this.replace(true);
+  }
+
+  private leaveGate(slot: Slot): void {
+    if (!slot.gated) return;
+    slot.gated = false;
+    this.options.gate?.leave(slot);
   }
 
   private error(problem: string, fix: string): NavigatorError {

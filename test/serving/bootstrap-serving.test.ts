@@ -1,8 +1,9 @@
 import * as path from 'path';
 import { container as rootContainer } from 'tsyringe';
-import { bootstrap, BOOTSTRAP_SERVING, loadOptimized, navModule, OnnxModule, pipeline, releasePipeline } from '../../src';
+import { bootstrap, BOOTSTRAP_SERVING, loadOptimized, navModule, OnnxModule, pipeline, releasePipeline, strategies } from '../../src';
 import type { Feeds, ServedSession } from '../../src';
 import { controlOf } from '../../src/module/onnx-module';
+import { runnerRegistry } from '../../src/plugins';
 import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
 
 const dir = tempDir();
@@ -11,7 +12,8 @@ const modelPath = writeModel(dir, 'served.onnx', mlpModel({ seed: 5, outputs: 3 
 @pipeline<ServedPipeline>({
   dataloader: () => [[1, 1, 0], [4, 4, 1]],
   call: (p, batch: number, offset: number) => p.classify(batch, offset),
-  config: { ...quiet, targetFormats: ['onnx-optimized'], batchSizes: [1, 4] },
+  // A named selection: bound whatever the timings, so that loading it creates a runner session.
+  config: { ...quiet, targetFormats: ['onnx-optimized'], batchSizes: [1, 4], strategy: strategies.selected('onnx-optimized', 'OnnxCPU') },
 })
 class ServedPipeline {
   @navModule({ name: 'served_classifier' })
@@ -44,19 +46,44 @@ describe('bootstrap with serving', () => {
   });
 });
 
+/** Counts the sessions the OnnxCPU runner creates on this (the main) thread while `body` runs; workers have their own registry. */
+async function mainThreadSessions(body: () => Promise<unknown>): Promise<number> {
+  const runner = runnerRegistry.get('OnnxCPU');
+  const create = runner.createSession;
+  let created = 0;
+  runner.createSession = (...args) => {
+    created++;
+    return create.apply(runner, args);
+  };
+  try {
+    await body();
+  } finally {
+    runner.createSession = create;
+  }
+  return created;
+}
+
 describe('loadOptimized with serving', () => {
-  it('rebinds a fresh instance from the cache and serves it from worker threads', async () => {
+  it('serves a fresh instance from the cache in worker threads without creating its main-thread session first', async () => {
     const workspace = path.join(dir, 'load-cache');
     const container = rootContainer.createChildContainer();
     await bootstrap({ optimize: 'if-missing', workspace, container, pipelines: [ServedPipeline] });
+    // Without serving, loading binds the selection in a main-thread session; with serving, only the workers load it.
+    const plain = new ServedPipeline();
+    expect(await mainThreadSessions(() => loadOptimized(plain, { workspace }))).toBe(1);
+    const expected = await plain.classify(2, 1);
+    await releasePipeline(plain);
     const fresh = new ServedPipeline();
-    const expected = await new ServedPipeline().classify(2, 1);
-    const result = await loadOptimized(fresh, { workspace, serving: { workers: 1 } });
-    expect(result.modules.served_classifier).toMatch(/by 1 worker thread\(s\)/);
-    const session = controlOf(fresh.model as OnnxModule<unknown, unknown>).boundSession() as ServedSession;
-    expect(session.pool.workers).toHaveLength(1);
-    const { y } = await fresh.classify(2, 1);
-    (expected.y.data as Float32Array).forEach((value, k) => expect((y.data as Float32Array)[k]).toBeCloseTo(value, 5));
-    await releasePipeline(fresh);
+    try {
+      let result: Awaited<ReturnType<typeof loadOptimized>> | undefined;
+      expect(await mainThreadSessions(async () => (result = await loadOptimized(fresh, { workspace, serving: { workers: 1 } })))).toBe(0);
+      expect(result!.modules.served_classifier).toMatch(/served .*onnx-optimized.* by 1 worker thread\(s\)/);
+      const session = controlOf(fresh.model as OnnxModule<unknown, unknown>).boundSession() as ServedSession;
+      expect(session.pool.workers).toHaveLength(1);
+      // The same selection as on the main thread, so the same numbers.
+      expect((await fresh.classify(2, 1)).y.data).toEqual(expected.y.data);
+    } finally {
+      await releasePipeline(fresh);
+    }
   });
 });

@@ -5,6 +5,8 @@ import { monitorEventLoopDelay } from 'perf_hooks';
 import { Tensor } from 'onnxruntime-node';
 import { NavigatorError } from '../../src/core/errors';
 import { buildResNet, tinyResNet } from '../../src/models';
+import { GraphBuilder } from '../../src/onnx/builder';
+import { runnerRegistry } from '../../src/plugins';
 import { createOrtSession } from '../../src/runners/ort-session';
 import type { Feeds } from '../../src/core/feeds';
 import { createServedSession, type ServedSession } from '../../src/serving';
@@ -18,10 +20,10 @@ function image(batch: number, seed: number): Feeds {
   return { pixel_values: new Tensor('float32', pixels, [batch, 3, IMAGE, IMAGE]) };
 }
 
-async function mainThread(feeds: Feeds, bytes = model): Promise<Float32Array> {
+async function mainThread(feeds: Feeds, bytes = model, output = 'logits'): Promise<Float32Array> {
   const session = await createOrtSession(bytes, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
   try {
-    return (await session.run(feeds)).logits.data as Float32Array;
+    return (await session.run(feeds))[output].data as Float32Array;
   } finally {
     await session.release();
   }
@@ -38,6 +40,19 @@ afterEach(async () => {
 });
 
 const source = (bytes = model): SessionRecipe => ({ kind: 'source', module: 'classifier', model: bytes });
+
+/** x [rows, 256] through 40 MatMuls: about 30 µs a row on one core, so the rows set how long a call runs. */
+function matmulChain(): Uint8Array {
+  const b = new GraphBuilder('chain', { seed: 1 });
+  let h = b.input('x', 'float32', ['rows', 256]);
+  const w = b.randomWeight('w', [256, 256], 0.06);
+  for (let i = 0; i < 40; i++) h = b.op('MatMul', [h, w]);
+  b.node('Identity', [h], {}, { outputs: ['y'] });
+  b.output('y', 'float32', ['rows', 256]);
+  return b.toBytes();
+}
+const chain = matmulChain();
+const chainRows = (n: number): Feeds => ({ x: new Tensor('float32', Float32Array.from({ length: n * 256 }, (_, i) => Math.cos(i)), [n, 256]) });
 
 describe('served sessions in worker threads', () => {
   test('give the same results as the main thread, from a file through the runner registry and from bytes', async () => {
@@ -122,6 +137,75 @@ describe('served sessions in worker threads', () => {
     expect(replaced.logits.data).toEqual(await mainThread(image(2, 1)));
     expect(session.pool.workers).toHaveLength(1);
     expect(session.pool.workers[0]).not.toBe(worker);
+  });
+
+  test('fail a call past callTimeoutMs at once, abandon its worker, keep serving, and release once the stuck run returns', async () => {
+    const session = await createServedSession({ kind: 'source', module: 'chain', model: chain }, { serving: { workers: 1, maxBatchSize: 1, callTimeoutMs: 100 } });
+    const [stuck] = session.pool.workers;
+    const slow = session.run(chainRows(16384)); // about half a second or more
+    await expect(slow).rejects.toMatchObject({ code: 'NAV_TIMEOUT', module: 'chain' });
+    await expect(slow).rejects.toThrow(/module "chain".*ran longer than serving.callTimeoutMs \(100 ms\)[\s\S]*Fix: raise serving.callTimeoutMs/);
+    // Failed while its run still goes on: the old worker is alive, out of the pool, and a new one serves.
+    expect(stuck.threadId).toBeGreaterThan(0);
+    expect(session.pool.workers).toHaveLength(1);
+    const [replacement] = session.pool.workers;
+    expect(replacement).not.toBe(stuck);
+    const small = chainRows(2);
+    expect((await session.run(small)).y.data).toEqual(await mainThread(small, chain, 'y'));
+    expect(session.stats().timeouts).toBe(1);
+    // No thread left behind: release waits for the abandoned worker, which exits once onnxruntime returns.
+    await session.release();
+    expect([stuck.threadId, replacement.threadId]).toEqual([-1, -1]);
+  });
+
+  test('let at most one run of the GPU-runner sessions of all modules be in flight at a time', async () => {
+    // A runner plug-in that claims the GPU but runs onnxruntime's CPU provider, and logs each run's
+    // start and end (epoch ms) from inside the worker. The workers load it through the recipe's preload.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gate-'));
+    const file = path.join(dir, 'chain.onnx');
+    fs.writeFileSync(file, chain);
+    const plugin = path.join(dir, 'logged-runners.js');
+    fs.writeFileSync(
+      plugin,
+      `const fs = require('fs');
+const { InferenceSession } = require(${JSON.stringify(require.resolve('onnxruntime-node'))});
+const { runnerRegistry } = require(${JSON.stringify(path.resolve(__dirname, '../../dist/src/plugins'))});
+for (const [name, device] of [['LoggedGpu', 'gpu'], ['LoggedCpu', 'cpu']]) {
+  runnerRegistry.register({ name, kinds: [], device, availability: async () => ({ available: true, detail: 'test' }), variants: () => [{ id: 'default', settings: {} }],
+    async createSession(artifact, variant, context) {
+      const session = await InferenceSession.create(artifact.path, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
+      const now = () => performance.timeOrigin + performance.now();
+      return { accepts: () => true, release: () => session.release(), async run(feeds) {
+        const start = now();
+        const outputs = await session.run(feeds);
+        fs.appendFileSync(${JSON.stringify(path.join(dir, 'runs.log'))}, context.module + ' ' + start + ' ' + now() + '\\n');
+        return outputs;
+      } };
+    } });
+}`,
+    );
+    // The main thread only reads the runners' device (what selects the gate).
+    for (const [name, device] of [['LoggedGpu', 'gpu'], ['LoggedCpu', 'cpu']] as const) {
+      if (!runnerRegistry.has(name)) runnerRegistry.register({ name, kinds: [], device, availability: async () => ({ available: true, detail: 'test' }), variants: () => [], createSession: () => Promise.reject(new Error('workers only')) });
+    }
+    const recipe = (module: string, runner: string): SessionRecipe => ({
+      kind: 'candidate', module, runner, preload: [plugin], workDir: dir, artifact: { format: 'onnx', path: file, precision: 'fp32', sizeBytes: chain.length }, variant: { id: 'default', settings: {} }, signature: { inputs: [], outputs: [] } as never,
+    });
+    const intervals = async (modules: string[], runner: string) => {
+      const list = await Promise.all(modules.map((m) => served(recipe(m, runner), { serving: { maxBatchSize: 1 } })));
+      fs.rmSync(path.join(dir, 'runs.log'), { force: true });
+      await Promise.all(list.flatMap((session) => [1, 2, 3].map(() => session.run(chainRows(3000)))));
+      return fs.readFileSync(path.join(dir, 'runs.log'), 'utf8').trim().split('\n').map((line) => {
+        const [module, start, end] = line.split(' ');
+        return { module, start: Number(start), end: Number(end) };
+      }).sort((a, b) => a.start - b.start);
+    };
+    const overlaps = (list: { start: number; end: number }[]) => list.slice(1).some((run, i) => run.start < list[i].end);
+    const gated = await intervals(['gpu_a', 'gpu_b'], 'LoggedGpu');
+    expect(gated.map((r) => r.module).sort()).toEqual(['gpu_a', 'gpu_a', 'gpu_a', 'gpu_b', 'gpu_b', 'gpu_b']);
+    expect(overlaps(gated)).toBe(false);
+    // The same runs on a CPU runner do overlap across modules: the log would show it.
+    expect(overlaps(await intervals(['cpu_a', 'cpu_b'], 'LoggedCpu'))).toBe(true);
   });
 
   test('release stops every worker thread', async () => {

@@ -20,7 +20,7 @@ describe('serving config', () => {
   });
 
   test('shares the cores between workers and gives GPU sessions one worker', () => {
-    expect(resolveServingConfig({}, { cores: 2 })).toMatchObject({ workers: 2, threadsPerWorker: 1, maxQueue: 64, workerNice: 10 });
+    expect(resolveServingConfig({}, { cores: 2 })).toMatchObject({ workers: 2, threadsPerWorker: 1, maxQueue: 64, workerNice: 10, callTimeoutMs: 0 });
     expect(resolveServingConfig({ workers: 1 }, { cores: 8 })).toMatchObject({ workers: 1, threadsPerWorker: 8 });
     expect(resolveServingConfig({ workers: 'auto' }, { cores: 16, device: 'gpu' })).toMatchObject({ workers: 1 });
     expect(resolveServingConfig({ maxBatchSize: 6 }, { performance: [perf(1, 100)] })).toMatchObject({ maxBatchSize: 6 });
@@ -29,13 +29,14 @@ describe('serving config', () => {
   test('names the property path of each invalid or unknown setting', () => {
     let message = '';
     try {
-      resolveServingConfig({ workers: 'many', maxDelayMs: -1, queue: 3 }, { module: 'detector' });
+      resolveServingConfig({ workers: 'many', maxDelayMs: -1, callTimeoutMs: 2.5, queue: 3 }, { module: 'detector' });
     } catch (error) {
       message = (error as Error).message;
     }
     expect(message).toMatch(/^module "detector", "serving": invalid serving:/);
     expect(message).toMatch(/serving\.workers: workers must be 'auto' or an integer/);
     expect(message).toMatch(/serving\.maxDelayMs: /);
+    expect(message).toMatch(/serving\.callTimeoutMs: callTimeoutMs must be an integer/);
     expect(message).toMatch(/serving\.queue: property queue should not exist/);
   });
 });
