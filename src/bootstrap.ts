@@ -63,7 +63,8 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Depende
     if (mode !== 'never' && pipelineOptions.dataloader) {
       const dataloader = await pipelineOptions.dataloader();
       // optimize() lays these over the pipeline's own @pipeline({ config }).
-      results[cls.name] = await optimizer.optimize(instance, dataloader, { ...options.config, workspace, force: mode === 'always' });
+      // With serving, an all-cached start leaves the modules unbound: the workers load the selections.
+      results[cls.name] = await optimizer.optimize(instance, dataloader, { ...options.config, workspace, force: mode === 'always' }, { bindCached: !options.serving });
       // Worker sessions replace the main-thread bindings, warmed up, before the service takes traffic.
       if (options.serving) serving[cls.name] = await serve();
     } else {

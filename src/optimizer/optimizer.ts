@@ -57,14 +57,18 @@ export class Optimizer {
   /** The workspace each module was last optimized into by this process: where loadOptimized looks when given none. */
   private readonly optimizedInto = new Map<string, string>();
 
-  /** One optimize per workspace at a time, across processes and within this one: the rest waits (see Workspace.lock). */
-  async optimize(target: OptimizeTarget, dataloader: Dataloader, config: OptimizeConfig = {}): Promise<OptimizeStatus> {
+  /**
+   * One optimize per workspace at a time, across processes and within this one: the rest waits (see
+   * Workspace.lock). `bindCached: false` leaves modules of an all-cached start unbound: bootstrap
+   * with serving loads their selections into worker threads instead, with no main-thread session first.
+   */
+  async optimize(target: OptimizeTarget, dataloader: Dataloader, config: OptimizeConfig = {}, { bindCached = true } = {}): Promise<OptimizeStatus> {
     const pipelineOptions = pipelineOptionsOf(target);
     const global = validateConfig(OptimizeConfigInput, { ...pipelineOptions.config, ...config }, { what: 'optimizeConfig' });
     const workspace = new Workspace(global.workspace);
     const release = await workspace.lock({ timeoutMs: global.lockTimeoutMs, onWait: (message) => new Progress(true).warn(message) });
     try {
-      const result = await this.optimizeLocked(target, dataloader, global, pipelineOptions.call, workspace);
+      const result = await this.optimizeLocked(target, dataloader, global, pipelineOptions.call, workspace, bindCached);
       for (const name of Object.keys(result.modules)) this.optimizedInto.set(name, workspace.root);
       return result;
     } finally {
@@ -78,6 +82,7 @@ export class Optimizer {
     global: OptimizeConfigInput,
     pipelineCallOption: PipelineOptions<never>['call'],
     workspace: Workspace,
+    bindCached: boolean,
   ): Promise<OptimizeStatus> {
     const started = Date.now();
     const entries = this.modulesOf(target);
@@ -92,10 +97,10 @@ export class Optimizer {
       let cached: Set<string>;
       const toOptimize = planned.filter((p): p is Extract<Planned, { settings: JobSettings }> => 'settings' in p);
       if (toOptimize.length === 0) {
-        progress.info(`every module has a cached result in ${workspace.root}; loading`);
+        progress.info(`every module has a cached result in ${workspace.root}${bindCached ? '; loading' : ''}`);
         statuses = planned.map((p) => (p as Extract<Planned, { cached: ModuleStatus }>).cached);
         cached = new Set(entries.map((e) => e.name));
-        await this.bind(planned.map((p) => ({ entry: p.entry, status: statuses.find((s) => s.module === p.entry.name)!, workspace })), progress);
+        if (bindCached) await this.bind(planned.map((p) => ({ entry: p.entry, status: statuses.find((s) => s.module === p.entry.name)!, workspace })), progress);
       } else {
         progress.info(`optimizing ${toOptimize.map((p) => p.entry.name).join(', ')} over ${items.length} dataloader items; workspace ${workspace.root}`);
         const { fresh, used } = await capture(target, planned, call, items, workspace, progress, runDirs);

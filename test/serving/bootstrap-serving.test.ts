@@ -43,6 +43,18 @@ describe('bootstrap with serving', () => {
     expect(workers).toHaveLength(2);
     await releasePipeline(instance);
     expect(workers.map((w) => w.threadId)).toEqual([-1, -1]);
+
+    // A second start finds every module cached: the workers load the selection, no main-thread session first.
+    const again = rootContainer.createChildContainer();
+    expect(await mainThreadSessions(() => bootstrap({ optimize: 'if-missing', workspace, container: again, pipelines: [ServedPipeline], serving: { workers: 1 } }))).toBe(0);
+    const served = again.resolve(ServedPipeline);
+    try {
+      expect(again.resolve<Record<string, Record<string, string>>>(BOOTSTRAP_SERVING).ServedPipeline.served_classifier).toMatch(/served .*onnx-optimized.* by 1 worker thread\(s\)/);
+      const { y } = await served.classify(3, 2);
+      (expected.y.data as Float32Array).forEach((value, k) => expect((y.data as Float32Array)[k]).toBeCloseTo(value, 5));
+    } finally {
+      await releasePipeline(served);
+    }
   });
 });
 
