@@ -3,7 +3,7 @@
  * bootstrap. By default the modules run in worker threads, so the event loop stays free for /health
  * and request parsing while the models run.
  *
- *   node dist/samples/service.js [--optimize never|if-missing|always] [--serve workers|main|original] [--max-batch N] [--port P]
+ *   node dist/samples/service.js [--optimize never|if-missing|always] [--serve workers|main|original] [--max-batch N] [--workers N|auto] [--serving JSON] [--port P]
  *
  *   POST /analyze   body: 192x192 RGB bytes (110592 bytes)  ->  {"regions":[{x,y,label,score} x 4]}
  *   GET  /health    ->  {"ok":true}
@@ -117,11 +117,11 @@ function parseArgs(argv: string[]): ServiceOptions {
     const at = argv.indexOf(flag);
     return at >= 0 && argv[at + 1] ? argv[at + 1] : fallback;
   };
-  const maxBatch = value('--max-batch', '');
+  const [maxBatch, workers, extra] = [value('--max-batch', ''), value('--workers', ''), value('--serving', '{}')];
   return {
     optimize: value('--optimize', 'if-missing') as ServiceOptions['optimize'],
     serve: value('--serve', 'workers') as ServiceOptions['serve'],
-    serving: maxBatch ? { maxBatchSize: Number(maxBatch) } : {},
+    serving: { ...(JSON.parse(extra) as ServingConfigInput), ...(maxBatch && { maxBatchSize: Number(maxBatch) }), ...(workers && { workers: workers === 'auto' ? 'auto' : Number(workers) }) },
     port: Number(value('--port', '8080')),
   };
 }

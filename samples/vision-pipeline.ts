@@ -30,7 +30,7 @@ export function syntheticImage(seed: number): Uint8Array {
   dataloader: () => [1, 2, 3].map((seed) => [1, syntheticImage(seed)] as const),
   call: (p, image: Uint8Array) => p.analyze(image),
   // CPU only, one converted format, batch sizes for the batching defaults: optimize stays short.
-  config: { runners: ['OnnxCPU'], targetFormats: ['onnx-optimized'], batchSizes: [1, 2, 4, 8], sampleCount: 4, profiling: { windowMs: 150, maxWindows: 6 } },
+  config: { runners: ['OnnxCPU'], targetFormats: ['onnx-optimized', 'onnx-int8-static'], batchSizes: [1, 2, 4, 8], sampleCount: 4, profiling: { windowMs: 150, maxWindows: 6 } },
 })
 export class VisionPipeline {
   @navModule({ name: 'detector' })

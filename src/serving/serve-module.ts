@@ -15,11 +15,12 @@ export async function serveSelected(
   status: ModuleStatus,
   moduleDir: string,
   serving: ServingConfigInput = {},
+  cores?: number,
 ): Promise<{ session: ServedSession; report: string }> {
   const candidate = selectedCandidate(status);
   const recipe = recipeForSelected(status, moduleDir, module.model);
   if (recipe.kind === 'source') recipe.sessionOptions = plainOptions(module.sessionOptions);
-  const session = await createServedSession(recipe, { serving, performance: candidate?.performance, batching: module.options?.batching });
+  const session = await createServedSession(recipe, { serving, performance: candidate?.performance, batching: module.options?.batching, cores });
   const warmed = await warmUp(session, recordedInputs(status, moduleDir));
   await controlOf(module).bind(session, {
     format: candidate?.format ?? 'onnx',

@@ -1,3 +1,4 @@
+import * as os from 'os';
 import { errorText } from '../core/errors';
 import type { ModuleStatus } from '../core/status';
 import { controlOf } from '../module/onnx-module';
@@ -32,7 +33,11 @@ export interface ServePipelineOptions {
 export async function servePipeline(target: object, options: ServePipelineOptions = {}): Promise<Record<string, string>> {
   const workspace = new Workspace(options.workspace);
   const report: Record<string, string> = {};
-  for (const { name, module } of scanModules(target)) {
+  const modules = scanModules(target);
+  // The modules of a pipeline run side by side under load: each gets its share of the cores, so that
+  // 'auto' workers x threads of all of them together do not oversubscribe the machine.
+  const cores = Math.max(1, Math.floor(os.availableParallelism() / modules.length));
+  for (const { name, module } of modules) {
     const serving = { ...options.serving, ...options.modules?.[name] };
     resolveServingConfig(serving, { module: name }); // a wrong setting is the user's to fix: it throws, not falls back
     let status: ModuleStatus | undefined;
@@ -40,11 +45,11 @@ export async function servePipeline(target: object, options: ServePipelineOption
       const found = await applicableSelection(workspace, name, module.model);
       status = found.status;
       if (status) {
-        report[name] = (await serveSelected(module, status, workspace.moduleDir(name), serving)).report;
+        report[name] = (await serveSelected(module, status, workspace.moduleDir(name), serving, cores)).report;
       } else {
         const session = await createServedSession(
           { kind: 'source', module: name, model: module.model, sessionOptions: JSON.parse(JSON.stringify(module.sessionOptions)) },
-          { serving, batching: module.options?.batching },
+          { serving, batching: module.options?.batching, cores },
         );
         await controlOf(module).bind(session, { format: 'onnx', runner: 'OnnxCPU', variant: 'default', isSource: false, reason: `served from worker threads; ${found.why}` });
         report[name] = `served the original model by ${session.config.workers} worker thread(s) (${found.why})`;

@@ -17,6 +17,8 @@ export interface ServedSessionOptions {
   performance?: PerformanceResult[];
   /** False when axis 0 is not a batch axis (navModule's `batching` option). @default true */
   batching?: boolean;
+  /** The cores this module's workers may use ('auto' workers and threads per worker fit in them). @default every core */
+  cores?: number;
 }
 
 /** A RunnerSession whose calls run in worker threads, batched and bounded. */
@@ -39,7 +41,7 @@ export interface ServedSession extends RunnerSession {
  */
 export async function createServedSession(recipe: SessionRecipe, options: ServedSessionOptions = {}): Promise<ServedSession> {
   const device = recipeDevice(recipe);
-  const config = resolveServingConfig(options.serving, { module: recipe.module, device, performance: options.performance });
+  const config = resolveServingConfig(options.serving, { module: recipe.module, device, performance: options.performance, cores: options.cores });
   if (device === 'gpu' && config.workers > 1) {
     throw new NavigatorError(`serving.workers is ${config.workers}, but GPU sessions are served by one worker`, {
       module: recipe.module,

@@ -15,8 +15,6 @@ import { fromWire, toWire, type WireFeeds } from './tensor-wire';
 export interface WorkerInit {
   recipe: SessionRecipe;
   threads: number;
-  /** Whether other workers share the cores (then idle intra-op threads must not spin). */
-  shared: boolean;
   /** Nice value for this thread; onnxruntime's intra-op threads, created with the session, inherit it. */
   nice: number;
 }
@@ -35,7 +33,7 @@ if (!port) throw new Error('worker-main runs as a worker thread of a served sess
 const init = workerData as WorkerInit;
 let session: RunnerSession | undefined;
 lowerPriority(init.nice);
-const loading = createRecipeSession(init.recipe, init.threads, init.shared).then(
+const loading = createRecipeSession(init.recipe, init.threads).then(
   (created) => {
     session = created;
     port.postMessage({ kind: 'ready' } satisfies FromWorker);

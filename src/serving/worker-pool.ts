@@ -75,7 +75,7 @@ export class WorkerPool {
 
   /** Starts the workers and waits until each has loaded its session; rejects (and stops them) when one cannot. */
   static async start(recipe: SessionRecipe, options: PoolOptions): Promise<WorkerPool> {
-    const pool = new WorkerPool(recipe, { recipe, threads: options.threads, shared: options.size > 1, nice: options.nice ?? 0 }, options);
+    const pool = new WorkerPool(recipe, { recipe, threads: options.threads, nice: options.nice ?? 0 }, options);
     const starts = Array.from({ length: options.size }, () => pool.spawn());
     const results = await Promise.allSettled(starts);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -1,3 +1,4 @@
+import * as os from 'os';
 import * as path from 'path';
 import { container as rootContainer } from 'tsyringe';
 import { bootstrap, BOOTSTRAP_SERVING, loadOptimized, navModule, OnnxModule, pipeline, releasePipeline, strategies } from '../../src';
@@ -24,7 +25,38 @@ class ServedPipeline {
   }
 }
 
+@pipeline<TwoModelPipeline>({
+  dataloader: () => [[1, 1], [2, 2]],
+  call: (p, batch: number) => p.both(batch),
+  config: { ...quiet, targetFormats: ['onnx'] },
+})
+class TwoModelPipeline {
+  @navModule({ name: 'served_first' })
+  first = new OnnxModule(modelPath);
+
+  @navModule({ name: 'served_second' })
+  second = new OnnxModule(writeModel(dir, 'second.onnx', mlpModel({ seed: 6, outputs: 3 })));
+
+  async both(batch: number): Promise<Feeds[]> {
+    return [await this.first.run({ x: rows(batch, 16, 0) }), await this.second.run({ x: rows(batch, 16, 1) })];
+  }
+}
+
 describe('bootstrap with serving', () => {
+  it("shares the cores among a pipeline's modules: 'auto' workers x threads of all of them fit the machine", async () => {
+    const container = rootContainer.createChildContainer();
+    await bootstrap({ optimize: 'if-missing', workspace: path.join(dir, 'two'), container, pipelines: [TwoModelPipeline], serving: {} });
+    const report = container.resolve<Record<string, Record<string, string>>>(BOOTSTRAP_SERVING).TwoModelPipeline;
+    const threads = Object.values(report).map((line) => {
+      const [, workers, perWorker] = /by (\d+) worker thread\(s\) x (\d+) onnxruntime thread\(s\)/.exec(line)!;
+      return Number(workers) * Number(perWorker);
+    });
+    expect(threads).toHaveLength(2);
+    expect(threads.reduce((a, b) => a + b)).toBeLessThanOrEqual(Math.max(2, os.availableParallelism()));
+    await releasePipeline(container.resolve(TwoModelPipeline));
+  });
+
+
   it('serves the selection from warmed worker threads, with the same results, and releases them', async () => {
     const workspace = path.join(dir, 'cache');
     const expected = await new ServedPipeline().classify(3, 2);
