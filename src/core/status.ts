@@ -59,6 +59,8 @@ export interface GainCheck {
   speedupQuartiles: [number, number];
   /** The same on inputs of sizes capture never saw (padded or cropped recorded calls), where an axis varied. */
   unseen?: { rounds: number; speedup: number; speedupQuartiles: [number, number] };
+  /** The error the candidate gave on an unseen size the source took (then it is not faster). */
+  unseenFailure?: string;
   /** Faster beyond the noise on the captured shapes (first quartile above 1), and not slower beyond it on unseen ones (third quartile at least 1). */
   faster: boolean;
 }
@@ -205,6 +207,8 @@ export interface PipelineComparison {
 /** The pipeline check on shapes capture never saw: the whole replay of the modules' unseen-size calls, and each module's part of it. */
 export interface UnseenComparison extends PipelineComparison {
   modules: Record<string, PipelineComparison>;
+  /** Modules whose bound session failed on a call the original model took, with the error. */
+  failed: Record<string, string>;
 }
 
 /** One numeric leaf of the pipeline's results (a tensor, typed array, number array or number). */

@@ -1,3 +1,4 @@
+import { errorText } from '../core/errors';
 import type { Feeds } from '../core/feeds';
 import type { RunnerSession } from '../core/plugin';
 import type { GainCheck } from '../core/status';
@@ -18,12 +19,41 @@ const ROUNDS = 5;
 export async function confirmGain(candidate: RunnerSession, source: RunnerSession, captured: Feeds[], unseen: Feeds[], windowMs: number): Promise<GainCheck> {
   const routed: RunnerSession = { ...candidate, run: (feeds) => (candidate.accepts(feeds) ? candidate.run(feeds) : source.run(feeds)) };
   const onCaptured = await speedups(routed, source, captured, windowMs);
-  const onUnseen = unseen.length > 0 ? await speedups(routed, source, unseen, windowMs) : undefined;
+  const usable = await takenBy(source, unseen);
+  const failure = await firstFailure(routed, usable);
+  if (failure) return { ...onCaptured, unseenFailure: failure, faster: false };
+  const onUnseen = usable.length > 0 ? await speedups(routed, source, usable, windowMs) : undefined;
   return {
     ...onCaptured,
     ...(onUnseen ? { unseen: onUnseen } : {}),
     faster: onCaptured.speedupQuartiles[0] > 1 && (!onUnseen || onUnseen.speedupQuartiles[1] >= 1),
   };
+}
+
+/** The inputs this session runs without an error: a made-up size the source itself refuses (its graph needs other sizes) tests nothing. */
+export async function takenBy(session: { run(feeds: Feeds): Promise<unknown> }, inputs: Feeds[]): Promise<Feeds[]> {
+  const taken: Feeds[] = [];
+  for (const feeds of inputs) {
+    try {
+      await session.run(feeds);
+      taken.push(feeds);
+    } catch {
+      // not an input of this model
+    }
+  }
+  return taken;
+}
+
+/** The error of the first input this session fails on, where the source took them all: a choice that breaks on new sizes is no choice. */
+export async function firstFailure(session: { run(feeds: Feeds): Promise<unknown> }, inputs: Feeds[]): Promise<string | undefined> {
+  for (const feeds of inputs) {
+    try {
+      await session.run(feeds);
+    } catch (error) {
+      return errorText(error);
+    }
+  }
+  return undefined;
 }
 
 type Speedups = Omit<GainCheck, 'faster' | 'unseen'>;

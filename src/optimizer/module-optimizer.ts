@@ -136,7 +136,9 @@ export async function optimizeModule(job: ModuleJob): Promise<ModuleStatus> {
     if (gain && !gain.faster) {
       const range = (g: { speedup: number; speedupQuartiles: [number, number] }) => `${g.speedup.toFixed(2)}x (middle half ${g.speedupQuartiles.map((q) => q.toFixed(2)).join('-')}x)`;
       const figures = `${range(gain)} on the captured shapes${gain.unseen ? ` and ${range(gain.unseen)} on unseen ones` : ''}, ${gain.rounds} interleaved rounds`;
-      choice = { candidate: baseline, reason: `no measurable gain: ${choice.candidate.key} (${choice.reason}) ran ${figures}; the source model stays` };
+      choice = gain.unseenFailure
+        ? { candidate: baseline, reason: `${choice.candidate.key} (${choice.reason}) failed on a size capture never saw that the source takes (${gain.unseenFailure}); the source model stays` }
+        : { candidate: baseline, reason: `no measurable gain: ${choice.candidate.key} (${choice.reason}) ran ${figures}; the source model stays` };
     }
   }
   progress.step(name, `selected ${choice.candidate.key}: ${choice.reason}`);

@@ -27,9 +27,8 @@ export function unseenShapeFeeds(feeds: Feeds, signature: ModuleSignature): Feed
       const key = `${axis}:${min}:${max}`;
       let size = sizes.get(key);
       if (size === undefined) {
-        size = Math.floor((min + max) / 2);
-        if (size === opt) size = size + 1 < max ? size + 1 : size - 1;
-        if (size <= min || size >= max) continue;
+        size = sizeBetween(min, max, opt);
+        if (size === undefined) continue;
         sizes.set(key, size);
       }
       dims[axis] = size;
@@ -39,6 +38,23 @@ export function unseenShapeFeeds(feeds: Feeds, signature: ModuleSignature): Feed
   }
   return changed ? resized : undefined;
 }
+
+/**
+ * A size strictly between min and max, not the most frequent one, nearest the middle, and a
+ * multiple of what the captured sizes have in common (their greatest common divisor): models with
+ * strides often take only multiples of 8 or 32, and a size the source itself refuses tests nothing.
+ */
+function sizeBetween(min: number, max: number, opt: number): number | undefined {
+  const step = gcd(gcd(min, max), opt);
+  const middle = (min + max) / 2;
+  let best: number | undefined;
+  for (let size = min + step; size < max; size += step) {
+    if (size !== opt && (best === undefined || Math.abs(size - middle) < Math.abs(best - middle))) best = size;
+  }
+  return best;
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 /** The tensor cropped or zero-padded to `dims` (same rank), element by element. */
 function resize(tensor: Tensor, dims: number[]): Tensor {

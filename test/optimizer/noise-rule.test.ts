@@ -75,6 +75,25 @@ registerRunner({
   },
 });
 
+// The lean model again, on a runner that fails on any length it was not tuned to (as an engine
+// built for one profile does): faster on the dataloader, broken on the next input.
+registerTestFormat('test-shape-bound', 'fp32', () => sequenceModel(false), undefined, ['ShapeBoundRunner']);
+registerRunner({
+  ...tunedRunner,
+  name: 'ShapeBoundRunner',
+  async createSession(artifact) {
+    const session = await InferenceSession.create(artifact.path);
+    return {
+      accepts: () => true,
+      release: () => session.release(),
+      run: async (feeds: Feeds) => {
+        if (!CAPTURED_LENGTHS.includes(feeds.x.dims[1])) throw new Error(`no profile for length ${feeds.x.dims[1]}`);
+        return (await session.run(feeds)) as Feeds;
+      },
+    };
+  },
+});
+
 const sequences = navModule(new OnnxModule(writeModel(dir, 'heavy.onnx', sequenceModel(true))), { name: 'noise_seq' });
 const call = (batch: number, length: number) => sequences.run({ x: new Tensor('float32', Float32Array.from({ length: batch * length * 8 }, (_, i) => Math.sin(i)), [batch, length, 8]) });
 
@@ -104,6 +123,19 @@ describe('a choice must beat the source beyond the noise, on shapes capture neve
     expect(fs.existsSync(path.join(dir, 'workspace', 'noise_seq', 'status.json'))).toBe(true);
   });
 
+  it('keeps the source when a candidate fails on a size capture never saw that the source takes', async () => {
+    const bound = navModule(new OnnxModule(writeModel(dir, 'bound.onnx', sequenceModel(true))), { name: 'noise_bound' });
+    const status = await optimize((batch: number, length: number) => bound.run({ x: new Tensor('float32', new Float32Array(batch * length * 8).fill(0.5), [batch, length, 8]) }), [[1, 1, 4], [1, 1, 12]], {
+      ...quiet, workspace: path.join(dir, 'bound-workspace'), runners: ['OnnxCPU', 'ShapeBoundRunner'], targetFormats: ['onnx', 'test-shape-bound'], endToEnd: { enabled: false },
+    });
+    const m = status.modules.noise_bound;
+    expect(m.candidates.find((c) => c.key === 'test-shape-bound/ShapeBoundRunner/default')!.status).toBe('passed');
+    expect(m.selected.key).toBe(m.baseline);
+    expect(m.selected.reason).toMatch(/test-shape-bound\/ShapeBoundRunner\/default .* failed on a size capture never saw that the source takes \(.*no profile for length 8/);
+    expect(m.selected.gain!.unseenFailure).toMatch(/no profile for length 8/);
+    expect(bound.binding.isSource).toBe(true);
+  });
+
   it('reverts, per module, choices that win alone and on the dataloader but slow the pipeline down on other sizes', async () => {
     const first = navModule(new OnnxModule(writeModel(dir, 'first.onnx', sequenceModel(true))), { name: 'replay_first' });
     const second = navModule(new OnnxModule(writeModel(dir, 'second.onnx', sequenceModel(true))), { name: 'replay_second' });
@@ -126,6 +158,6 @@ describe('a choice must beat the source beyond the noise, on shapes capture neve
       expect(status.pipeline!.unseen!.modules[name].afterMs).toBeGreaterThan(status.pipeline!.unseen!.modules[name].beforeMs);
       expect(module.binding.isSource).toBe(true);
     }
-    expect(status.pipeline!.notes.join('\n')).toMatch(/slower there beyond the spread: replay_first, replay_second run their original models/);
+    expect(status.pipeline!.notes.join('\n')).toMatch(/failed or slower there beyond the spread: replay_first, replay_second run their original models/);
   });
 });
