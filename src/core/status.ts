@@ -134,6 +134,16 @@ export function baselineCandidate(status: ModuleStatus): CandidateStatus {
 }
 
 /**
+ * The source model on a candidate's own runner with its default settings, where that passed and is
+ * not the baseline itself: what takes the shapes a fixed-shape candidate refuses, on the same device.
+ */
+export function sameRunnerSource(status: ModuleStatus, candidate: CandidateStatus): CandidateStatus | undefined {
+  return status.candidates.find(
+    (c) => c.status === 'passed' && c.format === BASELINE.format && c.variant.id === BASELINE.variant && c.runner === candidate.runner && c.runner !== BASELINE.runner && !c.fixedShapes && c.key !== candidate.key,
+  );
+}
+
+/**
  * p50 latency at the batch sizes the pipeline used, weighted by how often it used each: what the
  * user will see. Batch sizes without a measurement are left out; with no batching, the one point.
  */

@@ -1,9 +1,10 @@
 import * as path from 'path';
 import { errorText } from '../core/errors';
 import type { ModelArtifact, Runner, RunnerSession, SessionContext, VariantSettings } from '../core/plugin';
-import { BASELINE, type CandidateStatus, type Decision, type ModuleStatus } from '../core/status';
+import { BASELINE, sameRunnerSource, type CandidateStatus, type Decision, type ModuleStatus } from '../core/status';
 import { controlOf, type OnnxModule } from '../module/onnx-module';
 import { runnerRegistry } from '../plugins';
+import { withFallback } from '../runners/ort-session';
 import { trustedFile } from '../workspace/workspace';
 import { candidateOf, isPlainSource } from './choices';
 
@@ -73,24 +74,12 @@ async function withSameDeviceFallback(
   chosen: RunnerSession,
   on: { runner: Runner; candidate: CandidateStatus; status: ModuleStatus; source: string; extra: VariantSettings; context: SessionContext },
 ): Promise<RunnerSession> {
-  const { runner, candidate, status } = on;
-  const sourceThere = status.candidates.find(
-    (c) => c.status === 'passed' && c.format === BASELINE.format && c.variant.id === BASELINE.variant && c.runner === candidate.runner && c.runner !== BASELINE.runner && !c.fixedShapes && c.key !== candidate.key,
-  );
+  const sourceThere = sameRunnerSource(on.status, on.candidate);
   if (!sourceThere) return chosen;
-  let fallback: RunnerSession;
   try {
     const artifact: ModelArtifact = { format: BASELINE.format, path: on.source, precision: sourceThere.precision, sizeBytes: sourceThere.sizeBytes ?? 0 };
-    fallback = await runner.createSession(artifact, { id: sourceThere.variant.id, settings: { ...sourceThere.variant.settings, ...on.extra } }, on.context);
+    return withFallback(chosen, await on.runner.createSession(artifact, { id: sourceThere.variant.id, settings: { ...sourceThere.variant.settings, ...on.extra } }, on.context));
   } catch {
     return chosen; // the original model on the CPU still takes the other shapes
   }
-  return {
-    accepts: (feeds) => chosen.accepts(feeds) || fallback.accepts(feeds),
-    run: (feeds) => (chosen.accepts(feeds) ? chosen.run(feeds) : fallback.run(feeds)),
-    release: async () => {
-      await chosen.release();
-      await fallback.release();
-    },
-  };
 }

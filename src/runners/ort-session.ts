@@ -23,6 +23,18 @@ export async function createOrtSession(
   };
 }
 
+/** `chosen` where it takes the inputs, `fallback` for the rest (a fixed-shape session and a source beside it). */
+export function withFallback(chosen: RunnerSession, fallback: RunnerSession): RunnerSession {
+  return {
+    accepts: (feeds) => chosen.accepts(feeds) || fallback.accepts(feeds),
+    run: (feeds) => (chosen.accepts(feeds) ? chosen.run(feeds) : fallback.run(feeds)),
+    release: async () => {
+      await chosen.release();
+      await fallback.release();
+    },
+  };
+}
+
 /** Whether every fixed input has exactly these dims (inputs not listed may have any shape). */
 export function shapesMatch(feeds: Feeds, fixed: Record<string, number[]>): boolean {
   for (const [name, dims] of Object.entries(fixed)) {

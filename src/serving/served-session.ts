@@ -1,12 +1,11 @@
 import { NavigatorError } from '../core/errors';
-import { capturesGraph, staticShapes } from '../runners/onnx-webgpu';
 import { shapesMatch } from '../runners/ort-session';
 import type { Feeds } from '../core/feeds';
 import type { RunnerSession } from '../core/plugin';
 import type { PerformanceResult } from '../core/status';
 import { Batcher } from './batching';
 import { GPU_GATE } from './run-gate';
-import { recipeDevice, type SessionRecipe } from './session-recipe';
+import { acceptedShapes, recipeDevice, type SessionRecipe } from './session-recipe';
 import { resolveServingConfig, type ServingConfig, type ServingConfigInput } from './serving-config';
 import { WorkerPool } from './worker-pool';
 
@@ -103,11 +102,4 @@ export async function createServedSession(recipe: SessionRecipe, options: Served
       await pool.release();
     },
   };
-}
-
-/** The only input shapes the session takes, where it has such: as the runner's own session decides (graph capture replays one shape). */
-function acceptedShapes(recipe: SessionRecipe): Record<string, number[]> | undefined {
-  if (recipe.kind === 'source') return recipe.fixedShapes;
-  if (recipe.runner === 'OnnxWebGPU' && capturesGraph(recipe.variant.settings)) return staticShapes(recipe.signature, recipe.artifact);
-  return recipe.artifact.fixedShapes;
 }

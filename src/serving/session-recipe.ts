@@ -5,10 +5,10 @@ import { NavigatorError } from '../core/errors';
 import type { ModelArtifact } from '../core/plugin';
 import { runnerRegistry } from '../plugins';
 import { NO_SPIN } from '../runners/onnx-cpu';
-import { GPU_OUTPUTS } from '../runners/onnx-webgpu';
-import { createOrtSession } from '../runners/ort-session';
+import { capturesGraph, GPU_OUTPUTS, staticShapes } from '../runners/onnx-webgpu';
+import { createOrtSession, withFallback } from '../runners/ort-session';
 import type { RunnerSession, RunnerVariant } from '../core/plugin';
-import { type ModuleStatus, selectedCandidate } from '../core/status';
+import { BASELINE, type ModuleStatus, sameRunnerSource, selectedCandidate } from '../core/status';
 
 /**
  * Everything a worker thread needs to create a module's session on its own: plain data only, since
@@ -28,6 +28,11 @@ export interface CandidateRecipe {
   workDir: string;
   /** Modules the worker requires before it looks the runner up: where users register their own runners. */
   preload?: string[];
+  /**
+   * Where the selection takes only some input shapes: what runs the others in the worker, the source
+   * on the same runner where it passed, else the original model (so they never land on the event loop).
+   */
+  fallback?: SessionRecipe;
 }
 
 export interface SourceRecipe {
@@ -57,7 +62,7 @@ export function recipeForSelected(status: ModuleStatus, moduleDir: string, model
   }
   const sourceFile = typeof model === 'string' ? path.resolve(model) : path.join(moduleDir, status.runDir, 'source.onnx');
   if (candidate.key === status.baseline) return { kind: 'source', module: status.module, model: sourceFile };
-  return {
+  const recipe: CandidateRecipe = {
     kind: 'candidate',
     module: status.module,
     runner: candidate.runner,
@@ -73,6 +78,23 @@ export function recipeForSelected(status: ModuleStatus, moduleDir: string, model
     signature: status.signature,
     workDir: path.join(moduleDir, status.runDir),
   };
+  if (!acceptedShapes(recipe)) return recipe;
+  const sourceThere = sameRunnerSource(status, candidate);
+  recipe.fallback = sourceThere
+    ? { ...recipe, artifact: { format: BASELINE.format, path: sourceFile, precision: sourceThere.precision, sizeBytes: sourceThere.sizeBytes ?? 0 }, variant: sourceThere.variant }
+    : { kind: 'source', module: status.module, model: sourceFile };
+  return recipe;
+}
+
+/**
+ * The only input shapes the recipe's session takes, where it has such, as the runner's own session
+ * decides (a fixed-shape artifact; a captured WebGPU graph replays one shape); undefined: any shape.
+ */
+export function acceptedShapes(recipe: SessionRecipe): Record<string, number[]> | undefined {
+  if (recipe.kind === 'source') return recipe.fixedShapes;
+  if (recipe.fallback) return undefined;
+  if (recipe.runner === 'OnnxWebGPU' && capturesGraph(recipe.variant.settings)) return staticShapes(recipe.signature, recipe.artifact);
+  return recipe.artifact.fixedShapes;
 }
 
 /**
@@ -98,5 +120,6 @@ export async function createRecipeSession(recipe: SessionRecipe, threads: number
     if (typeof settings.interOpNumThreads === 'number') settings.interOpNumThreads = Math.max(1, Math.min(settings.interOpNumThreads, threads));
     settings[NO_SPIN] = 0;
   }
-  return runner.createSession(recipe.artifact, { id: recipe.variant.id, settings }, { module: recipe.module, signature: recipe.signature, workDir: recipe.workDir });
+  const session = await runner.createSession(recipe.artifact, { id: recipe.variant.id, settings }, { module: recipe.module, signature: recipe.signature, workDir: recipe.workDir });
+  return recipe.fallback ? withFallback(session, await createRecipeSession(recipe.fallback, threads)) : session;
 }

@@ -42,7 +42,41 @@ class TwoModelPipeline {
   }
 }
 
+@pipeline<StaticPipeline>({
+  dataloader: () => [[2, 2]],
+  call: (p, batch: number) => p.classify(batch),
+  // A fixed-shape selection, named: onnx-static at the one captured batch size.
+  config: { ...quiet, targetFormats: ['onnx-static'], strategy: strategies.selected('onnx-static', 'OnnxCPU') },
+})
+class StaticPipeline {
+  @navModule({ name: 'served_static' })
+  model = new OnnxModule(writeModel(dir, 'static.onnx', mlpModel({ seed: 7, outputs: 3 })));
+
+  classify(batch: number): Promise<Feeds> {
+    return this.model.run({ x: rows(batch, 16, 3) });
+  }
+}
+
 describe('bootstrap with serving', () => {
+  it('serves the shapes a fixed-shape selection refuses in the workers too, not on the event loop', async () => {
+    const container = rootContainer.createChildContainer();
+    await bootstrap({ optimize: 'if-missing', workspace: path.join(dir, 'static'), container, pipelines: [StaticPipeline], serving: { workers: 1 } });
+    const instance = container.resolve(StaticPipeline);
+    const plain = new OnnxModule(instance.model.model);
+    try {
+      expect(instance.model.binding.format).toBe('onnx-static');
+      const session = controlOf(instance.model as OnnxModule<unknown, unknown>).boundSession() as ServedSession;
+      for (const batch of [2, 3]) {
+        expect(session.accepts({ x: rows(batch, 16, 3) })).toBe(true);
+        expect((await instance.classify(batch)).y.data).toEqual((await plain.run({ x: rows(batch, 16, 3) })).y.data);
+      }
+    } finally {
+      await plain.release();
+      await releasePipeline(instance);
+    }
+  });
+
+
   it("shares the cores among a pipeline's modules: 'auto' workers x threads of all of them fit the machine", async () => {
     const container = rootContainer.createChildContainer();
     await bootstrap({ optimize: 'if-missing', workspace: path.join(dir, 'two'), container, pipelines: [TwoModelPipeline], serving: {} });

@@ -73,6 +73,24 @@ describe('served sessions in worker threads', () => {
     }
   });
 
+  test('run the shapes a fixed-shape selection refuses in the worker too, on the source beside it', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'serve-fixed-')), 'classifier.onnx');
+    fs.writeFileSync(file, model);
+    const fixed: SessionRecipe = {
+      kind: 'candidate', module: 'classifier', runner: 'OnnxCPU', variant: { id: 'default', settings: {} }, signature: { inputs: [], outputs: [] } as never, workDir: path.dirname(file),
+      artifact: { format: 'onnx-static', path: file, precision: 'fp32', sizeBytes: model.length, fixedShapes: { pixel_values: [1, 3, IMAGE, IMAGE] } },
+    };
+    const alone = await served(fixed, { serving: { workers: 1 } });
+    const beside = await served({ ...fixed, fallback: { kind: 'source', module: 'classifier', model: file } }, { serving: { workers: 1 } });
+    const other = image(2, 7);
+    // Alone, the served session refuses batch 2 (the module would run it on the main thread)...
+    expect(alone.accepts(other)).toBe(false);
+    // ...beside its source it takes every shape, in the worker, with the main thread's results.
+    expect(beside.accepts(other)).toBe(true);
+    expect((await beside.run(other)).logits.data).toEqual(await mainThread(other));
+    expect((await beside.run(image(1, 8))).logits.data).toEqual(await mainThread(image(1, 8)));
+  });
+
   test('keep the event loop responsive while a long inference runs', async () => {
     const big = buildResNet({ blocks: [2, 2, 2, 2], baseWidth: 32, bottleneck: false, imageSize: 224, classes: 10, name: 'big' });
     const session = await served(source(big), { serving: { workers: 1, maxBatchSize: 1 } });
