@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'worker_threads';
 import { errorText } from '../core/errors';
 import type { RunnerSession } from '../core/plugin';
 import { createRecipeSession, type SessionRecipe } from './session-recipe';
-import { fromWire, toWire, type WireFeeds } from './tensor-wire';
+import { buffersOf, fromWire, toWire, type WireFeeds } from './tensor-wire';
 
 export interface WorkerInit {
   recipe: SessionRecipe;
@@ -24,7 +24,7 @@ export type ToWorker = { kind: 'run'; id: number; feeds: WireFeeds } | { kind: '
 export type FromWorker =
   | { kind: 'ready' }
   | { kind: 'failed'; message: string }
-  | { kind: 'result'; id: number; outputs: WireFeeds }
+  | { kind: 'result'; id: number; outputs: WireFeeds; inputs: ArrayBuffer[] }
   | { kind: 'error'; id: number; message: string }
   | { kind: 'released' };
 
@@ -64,16 +64,18 @@ async function run(id: number, feeds: WireFeeds): Promise<void> {
   try {
     if (!session) throw new Error('the session is not loaded (released, or loading failed)');
     const outputs = await session.run(fromWire(feeds));
+    // The inputs go back to the pool for the next calls' copies (the run is done with them).
+    const inputs = buffersOf(feeds);
     // The outputs are ours alone: they move to the main thread without a copy where their buffers allow.
     let packed = toWire(outputs, transferable, init.recipe.module);
     try {
-      port!.postMessage({ kind: 'result', id, outputs: packed.wire } satisfies FromWorker, packed.transfer);
+      port!.postMessage({ kind: 'result', id, outputs: packed.wire, inputs } satisfies FromWorker, [...packed.transfer, ...inputs]);
     } catch (error) {
       if (!transferable) throw error;
       // Buffers onnxruntime allocated outside V8 cannot be transferred: copies from now on.
       transferable = false;
       packed = toWire(outputs, false, init.recipe.module);
-      port!.postMessage({ kind: 'result', id, outputs: packed.wire } satisfies FromWorker, packed.transfer);
+      port!.postMessage({ kind: 'result', id, outputs: packed.wire, inputs } satisfies FromWorker, [...packed.transfer, ...inputs]);
     }
   } catch (error) {
     port!.postMessage({ kind: 'error', id, message: errorText(error) } satisfies FromWorker);

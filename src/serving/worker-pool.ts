@@ -5,7 +5,7 @@ import { NavigatorError } from '../core/errors';
 import type { Feeds } from '../core/feeds';
 import type { RunGate } from './run-gate';
 import type { SessionRecipe } from './session-recipe';
-import { fromWire, toWire } from './tensor-wire';
+import { BufferPool, fromWire, toWire } from './tensor-wire';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-main';
 
 interface Call {
@@ -60,6 +60,8 @@ export class WorkerPool {
   private brokenReason: string | undefined;
   /** Until start() has every first worker loaded, a failing worker fails the start instead of being replaced. */
   private started = false;
+  /** Input buffers back from the workers, for the next calls' copies (see BufferPool). */
+  private readonly spares: BufferPool;
   /** Calls failed with NAV_TIMEOUT so far. */
   timeouts = 0;
   /** Called whenever a worker becomes free: the batcher flushes then. */
@@ -71,7 +73,10 @@ export class WorkerPool {
     private readonly recipe: SessionRecipe,
     private readonly init: WorkerInit,
     private readonly options: PoolOptions,
-  ) {}
+  ) {
+    // Enough for every worker's call in flight and one waiting, per input.
+    this.spares = new BufferPool(2 * options.size + 2);
+  }
 
   /** Starts the workers and waits until each has loaded its session; rejects (and stops them) when one cannot. */
   static async start(recipe: SessionRecipe, options: PoolOptions): Promise<WorkerPool> {
@@ -149,6 +154,7 @@ export class WorkerPool {
           worker.postMessage({ kind: 'release' } satisfies ToWorker);
         } else if (message.kind === 'result' || message.kind === 'error') {
           this.leaveGate(slot); // the run returned, also that of an abandoned worker
+          if (message.kind === 'result') this.spares.give(message.inputs);
           const current = slot.current;
           if (!current || current.id !== message.id) return;
           slot.current = undefined;
@@ -203,7 +209,7 @@ export class WorkerPool {
       const id = this.nextId++;
       slot.current = { id, call };
       try {
-        const { wire, transfer } = toWire(call.feeds, call.owned, this.module);
+        const { wire, transfer } = toWire(call.feeds, call.owned, this.module, this.spares);
         slot.worker.postMessage({ kind: 'run', id, feeds: wire } satisfies ToWorker, transfer);
         const timeout = this.options.callTimeoutMs ?? 0;
         const running = slot;

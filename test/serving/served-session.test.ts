@@ -10,6 +10,7 @@ import { runnerRegistry } from '../../src/plugins';
 import { createOrtSession } from '../../src/runners/ort-session';
 import type { Feeds } from '../../src/core/feeds';
 import { createServedSession, type ServedSession } from '../../src/serving';
+import { BufferPool, buffersOf, toWire } from '../../src/serving/tensor-wire';
 import type { SessionRecipe } from '../../src/serving';
 
 const IMAGE = 32;
@@ -71,6 +72,26 @@ describe('served sessions in worker threads', () => {
       // The caller's inputs are still intact: they were copied, not moved.
       expect((feeds.pixel_values.data as Float32Array).length).toBe(batch * 3 * IMAGE * IMAGE);
     }
+    // Input buffers come back from the workers and carry the next calls (BufferPool): each call still gets its own inputs.
+    for (const seed of [11, 12, 11, 13]) {
+      const feeds = image(2, seed);
+      expect((await candidate.run(feeds)).logits.data).toEqual(await mainThread(feeds));
+    }
+  });
+
+  test('move copies of the callers\' inputs in recycled buffers, only the viewed bytes', () => {
+    const spares = new BufferPool(2);
+    const whole = new Float32Array([1, 2, 3, 4]);
+    const view = new Float32Array(new Float32Array([9, 9, 5, 6, 7, 9]).buffer, 8, 3);
+    const first = toWire({ a: new Tensor('float32', whole, [4]), b: new Tensor('float32', view, [3]) }, false, 'm', spares);
+    expect(Array.from(first.wire.a.data as Float32Array)).toEqual([1, 2, 3, 4]);
+    expect(Array.from(first.wire.b.data as Float32Array)).toEqual([5, 6, 7]);
+    expect(first.transfer.map((b) => b.byteLength)).toEqual([16, 12]);
+    expect(first.wire.a.data).not.toBe(whole); // a copy: the caller's array stays its own
+    spares.give(buffersOf(first.wire));
+    const second = toWire({ a: new Tensor('float32', new Float32Array([8, 7, 6, 5]), [4]) }, false, 'm', spares);
+    expect(second.transfer[0]).toBe(first.transfer[0]); // the returned buffer, not a new one
+    expect(Array.from(second.wire.a.data as Float32Array)).toEqual([8, 7, 6, 5]);
   });
 
   test('run the shapes a fixed-shape selection refuses in the worker too, on the source beside it', async () => {
