@@ -29,8 +29,11 @@ export function withFallback(chosen: RunnerSession, fallback: RunnerSession): Ru
     accepts: (feeds) => chosen.accepts(feeds) || fallback.accepts(feeds),
     run: (feeds) => (chosen.accepts(feeds) ? chosen.run(feeds) : fallback.run(feeds)),
     release: async () => {
-      await chosen.release();
-      await fallback.release();
+      try {
+        await chosen.release();
+      } finally {
+        await fallback.release();
+      }
     },
   };
 }

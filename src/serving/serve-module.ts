@@ -21,14 +21,20 @@ export async function serveSelected(
   const recipe = recipeForSelected(status, moduleDir, module.model);
   if (recipe.kind === 'source') recipe.sessionOptions = plainOptions(module.sessionOptions);
   const session = await createServedSession(recipe, { serving, performance: candidate?.performance, batching: module.options?.batching, cores });
-  const warmed = await warmUp(session, recordedInputs(status, moduleDir));
-  await controlOf(module).bind(session, {
-    format: candidate?.format ?? 'onnx',
-    runner: candidate?.runner ?? 'OnnxCPU',
-    variant: candidate?.variant.id ?? 'default',
-    isSource: false,
-    reason: `${status.selected.reason}; served by ${session.config.workers} worker(s) x ${session.config.threadsPerWorker} thread(s)`,
-  });
+  let warmed: number;
+  try {
+    warmed = await warmUp(session, recordedInputs(status, moduleDir));
+    await controlOf(module).bind(session, {
+      format: candidate?.format ?? 'onnx',
+      runner: candidate?.runner ?? 'OnnxCPU',
+      variant: candidate?.variant.id ?? 'default',
+      isSource: false,
+      reason: `${status.selected.reason}; served by ${session.config.workers} worker(s) x ${session.config.threadsPerWorker} thread(s)`,
+    });
+  } catch (error) {
+    await session.release(); // its worker threads would otherwise outlive the failure (and keep the process alive)
+    throw error;
+  }
   await controlOf(module).releaseSource(); // a main-thread copy loaded during capture; recreated only for inputs the served session refuses
   const { config } = session;
   return {

@@ -51,12 +51,20 @@ export async function servePipeline(target: object, options: ServePipelineOption
           { kind: 'source', module: name, model: module.model, sessionOptions: JSON.parse(JSON.stringify(module.sessionOptions)) },
           { serving, batching: module.options?.batching, cores },
         );
-        await controlOf(module).bind(session, { format: 'onnx', runner: 'OnnxCPU', variant: 'default', isSource: false, reason: `served from worker threads; ${found.why}` });
+        await controlOf(module)
+          .bind(session, { format: 'onnx', runner: 'OnnxCPU', variant: 'default', isSource: false, reason: `served from worker threads; ${found.why}` })
+          .catch(async (error: unknown) => {
+            await session.release();
+            throw error;
+          });
         report[name] = `served the original model by ${session.config.workers} worker thread(s) (${found.why})`;
       }
     } catch (error) {
       // Where loadOptimized would have left it: the selection on the main thread (unless bound already).
-      const kept = status && module.binding.isSource ? (await bindDecision(module, status, lastDecision(status), workspace.moduleDir(name))).description : 'as it was';
+      const kept =
+        status && module.binding.isSource
+          ? await bindDecision(module, status, lastDecision(status), workspace.moduleDir(name)).then((outcome) => outcome.description, (cause: unknown) => `the original: ${errorText(cause)}`)
+          : 'as it was';
       report[name] = `kept on the main thread (${kept}): serving failed (${errorText(error)})`;
     }
   }

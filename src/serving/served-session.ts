@@ -52,8 +52,11 @@ export async function createServedSession(recipe: SessionRecipe, options: Served
     config.maxBatchSize = 1;
     config.batchingReason = 'batching off: the module has no batch axis';
   }
+  // Batches are judged by the chosen session's own shapes: with a source beside it (the recipe's
+  // fallback) every batch of another size would go to the source, not to the selection.
   const fixedShapes = acceptedShapes(recipe);
-  if (fixedShapes && config.maxBatchSize > 1) {
+  const chosenShapes = recipe.kind === 'candidate' ? acceptedShapes({ ...recipe, fallback: undefined }) : fixedShapes;
+  if (chosenShapes && config.maxBatchSize > 1) {
     config.maxBatchSize = 1;
     config.batchingReason = 'batching off: the session only takes fixed input shapes';
   }

@@ -121,5 +121,13 @@ export async function createRecipeSession(recipe: SessionRecipe, threads: number
     settings[NO_SPIN] = 0;
   }
   const session = await runner.createSession(recipe.artifact, { id: recipe.variant.id, settings }, { module: recipe.module, signature: recipe.signature, workDir: recipe.workDir });
-  return recipe.fallback ? withFallback(session, await createRecipeSession(recipe.fallback, threads)) : session;
+  if (!recipe.fallback) return session;
+  try {
+    return withFallback(session, await createRecipeSession(recipe.fallback, threads));
+  } catch (error) {
+    // Without it the other shapes would reach a session that refuses them: the load fails, and the
+    // module stays on the main thread (where binding keeps the choice and routes them to the original).
+    await session.release();
+    throw error;
+  }
 }

@@ -21,8 +21,14 @@ export type WireFeeds = Record<string, WireTensor>;
 export class BufferPool {
   private readonly free = new Map<number, ArrayBuffer[]>();
 
-  /** `perSize`: spare buffers kept of each byte length (batches of several sizes would pile up otherwise). */
-  constructor(private readonly perSize: number) {}
+  /**
+   * `perSize`: spare buffers kept of each byte length; `sizes`: byte lengths kept at once, the most
+   * recently returned (inputs of many lengths, text or batches, would otherwise pile up for good).
+   */
+  constructor(
+    private readonly perSize: number,
+    private readonly sizes = 8,
+  ) {}
 
   take(byteLength: number): ArrayBuffer {
     return this.free.get(byteLength)?.pop() ?? new ArrayBuffer(byteLength);
@@ -32,7 +38,9 @@ export class BufferPool {
     for (const buffer of buffers) {
       const spares = this.free.get(buffer.byteLength) ?? [];
       if (spares.length < this.perSize) spares.push(buffer);
+      this.free.delete(buffer.byteLength); // re-inserted last: the Map's order is the order of use
       this.free.set(buffer.byteLength, spares);
+      if (this.free.size > this.sizes) this.free.delete(this.free.keys().next().value!);
     }
   }
 }

@@ -92,6 +92,13 @@ describe('served sessions in worker threads', () => {
     const second = toWire({ a: new Tensor('float32', new Float32Array([8, 7, 6, 5]), [4]) }, false, 'm', spares);
     expect(second.transfer[0]).toBe(first.transfer[0]); // the returned buffer, not a new one
     expect(Array.from(second.wire.a.data as Float32Array)).toEqual([8, 7, 6, 5]);
+    // It keeps spares of a few byte lengths only, the most recently returned: inputs of ever new lengths do not pile up.
+    const few = new BufferPool(2, 2);
+    const [b8, b16, b24] = [new ArrayBuffer(8), new ArrayBuffer(16), new ArrayBuffer(24)];
+    few.give([b8, b16, b24]);
+    expect(few.take(8)).not.toBe(b8);
+    expect(few.take(16)).toBe(b16);
+    expect(few.take(24)).toBe(b24);
   });
 
   test('run the shapes a fixed-shape selection refuses in the worker too, on the source beside it', async () => {
@@ -102,7 +109,10 @@ describe('served sessions in worker threads', () => {
       artifact: { format: 'onnx-static', path: file, precision: 'fp32', sizeBytes: model.length, fixedShapes: { pixel_values: [1, 3, IMAGE, IMAGE] } },
     };
     const alone = await served(fixed, { serving: { workers: 1 } });
-    const beside = await served({ ...fixed, fallback: { kind: 'source', module: 'classifier', model: file } }, { serving: { workers: 1 } });
+    const beside = await served({ ...fixed, fallback: { kind: 'source', module: 'classifier', model: file } }, { serving: { workers: 1, maxBatchSize: 8 } });
+    // Batches of other sizes would all go to the source beside it, not to the selection: no batching.
+    expect(beside.config.maxBatchSize).toBe(1);
+    expect(beside.config.batchingReason).toMatch(/fixed input shapes/);
     const other = image(2, 7);
     // Alone, the served session refuses batch 2 (the module would run it on the main thread)...
     expect(alone.accepts(other)).toBe(false);
