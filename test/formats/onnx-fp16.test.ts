@@ -13,11 +13,11 @@ import { producers, tensorToFloat32 } from '../../src/onnx/graph';
 import type { ModelProto, NodeProto } from '../../src/onnx/messages';
 import { readModel } from '../../src/onnx/model-io';
 import { encodeModel } from '../../src/onnx/proto';
-import { formatRegistry, registerFormat, registerRunner } from '../../src/plugins';
+import { formatRegistry, registerFormat } from '../../src/plugins';
 import { cpuSessionOptions } from '../../src/runners/onnx-cpu';
 import { createOrtSession } from '../../src/runners/ort-session';
-import type { Runner } from '../../src/core/plugin';
 import { artifactOf, convertWith, errorsWithin, floatInput, runModel, tokenIds } from '../helpers/format-check';
+import { registerTestRunner } from '../helpers/formats';
 import { quiet, tempDir, writeModel } from '../helpers/models';
 
 const dir = tempDir('fp16-');
@@ -239,16 +239,8 @@ describe('onnx-fp16', () => {
   it('runs through optimize, checked on the CPU provider by a runner that loads float16 models', async () => {
     if (!formatRegistry.has('onnx-fp16')) registerFormat(onnxFp16Format);
     // The CPU runner leaves onnx-fp16 to the GPU providers; this one runs it on the CPU provider anyway.
-    const cpuHalf: Runner = {
-      name: 'OnnxCPUHalf',
-      // Loads what the GPU providers load (onnx-fp16 among them), on the CPU provider.
-      kinds: ['onnxruntime-gpu'],
-      device: 'cpu',
-      availability: async () => ({ available: true }),
-      variants: () => [{ id: 'default', settings: {} }],
-      createSession: (artifact) => createOrtSession(artifact, cpuSessionOptions({})),
-    };
-    registerRunner(cpuHalf);
+    // Loads what the GPU providers load (onnx-fp16 among them), on the CPU provider.
+    registerTestRunner('OnnxCPUHalf', (artifact) => createOrtSession(artifact, cpuSessionOptions({})), ['onnxruntime-gpu']);
     const model = navModule(new OnnxModule(writeModel(dir, 'opt-encoder.onnx', tinyEncoder())), { name: 'fp16_encoder' });
     const run = (batch: number) => model.run({ input_ids: tokenIds(batch, 8) });
     // Module-level figures are checked here; the end-to-end check (which may overturn a faster choice) has its own tests.

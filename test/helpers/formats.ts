@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { registerFormat } from '../../src';
-import type { Format, Precision } from '../../src';
+import { registerFormat, registerRunner } from '../../src';
+import type { Format, Precision, Runner } from '../../src';
 
 /**
  * A test format that writes the model `build` returns, loaded by the CPU runner: how the
@@ -27,4 +27,18 @@ export function registerTestFormat(
   };
   registerFormat(format);
   return format;
+}
+
+/** A CPU runner for tests, registered: defaults everywhere but its name, what it loads (`kinds`) and how it makes sessions. */
+export function registerTestRunner(name: string, createSession: Runner['createSession'], kinds: string[] = []): Runner {
+  const runner: Runner = {
+    name,
+    kinds,
+    device: 'cpu',
+    availability: async () => ({ available: true }),
+    variants: () => [{ id: 'default', settings: {} }],
+    createSession,
+  };
+  registerRunner(runner);
+  return runner;
 }

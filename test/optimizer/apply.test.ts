@@ -1,9 +1,10 @@
 import * as path from 'path';
-import { navModule, OnnxModule, optimize, registerRunner, strategies } from '../../src';
-import type { Feeds, ModuleStatus, Runner } from '../../src';
+import { navModule, OnnxModule, optimize, strategies } from '../../src';
+import type { Feeds, ModuleStatus } from '../../src';
 import { createOrtSession } from '../../src/runners/ort-session';
 import { Binder } from '../../src/optimizer/apply';
 import { bindDecision } from '../../src/optimizer/binding';
+import { registerTestRunner } from '../helpers/formats';
 import { mlpModel, quiet, rows, tempDir, writeModel } from '../helpers/models';
 
 const dir = tempDir('nav-apply-');
@@ -12,13 +13,9 @@ const dir = tempDir('nav-apply-');
 let sessions = 0;
 let failing = false;
 const runsOf: Record<string, number> = {};
-const countingRunner: Runner = {
-  name: 'CountingRunner',
-  kinds: ['onnxruntime'],
-  device: 'cpu',
-  availability: async () => ({ available: true }),
-  variants: () => [{ id: 'default', settings: {} }],
-  async createSession(artifact) {
+registerTestRunner(
+  'CountingRunner',
+  async (artifact) => {
     if (failing) throw new Error('no session today');
     sessions++;
     const session = await createOrtSession(artifact, { executionProviders: ['cpu'] });
@@ -30,8 +27,8 @@ const countingRunner: Runner = {
       },
     };
   },
-};
-registerRunner(countingRunner);
+  ['onnxruntime'],
+);
 
 const mlp = navModule(new OnnxModule(writeModel(dir, 'mlp.onnx', mlpModel({ seed: 61 }))), { name: 'apply_mlp' });
 

@@ -1,11 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { navModule, OnnxModule, optimize, registerRunner } from '../../src';
-import type { Feeds, Runner } from '../../src';
+import { navModule, OnnxModule, optimize } from '../../src';
+import type { Feeds } from '../../src';
 import { GraphBuilder } from '../../src/onnx/builder';
 import { unseenShapeFeeds } from '../../src/optimizer/unseen-shapes';
-import { registerTestFormat } from '../helpers/formats';
+import { registerTestFormat, registerTestRunner } from '../helpers/formats';
 import { quiet, tempDir, writeModel } from '../helpers/models';
 
 const dir = tempDir('nav-noise-');
@@ -25,73 +25,50 @@ function sequenceModel(heavy: boolean): Uint8Array {
   return b.toBytes();
 }
 
-// The lean model as a "converted" format, run by a runner tuned to the captured lengths only:
-// on any other length it stalls, as a plan specialized to the captured shapes can.
-registerTestFormat('test-shape-tuned', 'fp32', () => sequenceModel(false), undefined, ['ShapeTunedRunner']);
 const CAPTURED_LENGTHS = [4, 12];
-const tunedRunner: Runner = {
-  name: 'ShapeTunedRunner',
-  kinds: [],
-  device: 'cpu',
-  availability: async () => ({ available: true }),
-  variants: () => [{ id: 'default', settings: {} }],
-  async createSession(artifact) {
-    const session = await InferenceSession.create(artifact.path);
-    return {
-      accepts: () => true,
-      release: () => session.release(),
-      run: async (feeds: Feeds) => {
-        if (!CAPTURED_LENGTHS.includes(feeds.x.dims[1])) for (const end = performance.now() + 30; performance.now() < end; );
-        return (await session.run(feeds)) as Feeds;
-      },
-    };
-  },
-};
-registerRunner(tunedRunner);
 
-// A runner whose sessions share one plan slot for shapes other than the captured ones, as engines
-// with one optimization profile or a captured graph do: each module alone keeps its plan and is
-// fast, but two modules on it that take turns on a new length evict each other's plan every call.
-registerTestFormat('test-shared-plan', 'fp32', () => sequenceModel(false), undefined, ['SharedPlanRunner']);
-let sharedPlan: { session: object; length: number } | undefined;
-registerRunner({
-  ...tunedRunner,
-  name: 'SharedPlanRunner',
-  async createSession(artifact) {
+/**
+ * A runner of the lean model (a "converted" format) whose sessions call `beforeRun` with each call's
+ * length and the session's own token first: how each test runner below misbehaves off the captured lengths.
+ */
+function lengthRunner(format: string, name: string, beforeRun: (length: number, session: object) => void): void {
+  registerTestFormat(format, 'fp32', () => sequenceModel(false), undefined, [name]);
+  registerTestRunner(name, async (artifact) => {
     const session = await InferenceSession.create(artifact.path);
-    const owner = {};
+    const token = {};
     return {
       accepts: () => true,
       release: () => session.release(),
       run: async (feeds: Feeds) => {
-        const length = feeds.x.dims[1];
-        if (!CAPTURED_LENGTHS.includes(length) && (sharedPlan?.session !== owner || sharedPlan.length !== length)) {
-          for (const end = performance.now() + 20; performance.now() < end; ); // plans again
-          sharedPlan = { session: owner, length };
-        }
+        beforeRun(feeds.x.dims[1], token);
         return (await session.run(feeds)) as Feeds;
       },
     };
-  },
+  });
+}
+
+const stall = (ms: number) => {
+  for (const end = performance.now() + ms; performance.now() < end; );
+};
+
+// Tuned to the captured lengths only: on any other length it stalls, as a plan specialized to the captured shapes can.
+lengthRunner('test-shape-tuned', 'ShapeTunedRunner', (length) => {
+  if (!CAPTURED_LENGTHS.includes(length)) stall(30);
 });
 
-// The lean model again, on a runner that fails on any length it was not tuned to (as an engine
-// built for one profile does): faster on the dataloader, broken on the next input.
-registerTestFormat('test-shape-bound', 'fp32', () => sequenceModel(false), undefined, ['ShapeBoundRunner']);
-registerRunner({
-  ...tunedRunner,
-  name: 'ShapeBoundRunner',
-  async createSession(artifact) {
-    const session = await InferenceSession.create(artifact.path);
-    return {
-      accepts: () => true,
-      release: () => session.release(),
-      run: async (feeds: Feeds) => {
-        if (!CAPTURED_LENGTHS.includes(feeds.x.dims[1])) throw new Error(`no profile for length ${feeds.x.dims[1]}`);
-        return (await session.run(feeds)) as Feeds;
-      },
-    };
-  },
+// Sessions that share one plan slot for lengths other than the captured ones, as engines with one
+// optimization profile or a captured graph do: each module alone keeps its plan and is fast, but two
+// modules on it that take turns on a new length evict each other's plan every call.
+let sharedPlan: { session: object; length: number } | undefined;
+lengthRunner('test-shared-plan', 'SharedPlanRunner', (length, session) => {
+  if (CAPTURED_LENGTHS.includes(length) || (sharedPlan?.session === session && sharedPlan.length === length)) return;
+  stall(20); // plans again
+  sharedPlan = { session, length };
+});
+
+// Fails on any length it was not tuned to (as an engine built for one profile does): faster on the dataloader, broken on the next input.
+lengthRunner('test-shape-bound', 'ShapeBoundRunner', (length) => {
+  if (!CAPTURED_LENGTHS.includes(length)) throw new Error(`no profile for length ${length}`);
 });
 
 const sequences = navModule(new OnnxModule(writeModel(dir, 'heavy.onnx', sequenceModel(true))), { name: 'noise_seq' });
