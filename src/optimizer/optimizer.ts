@@ -20,8 +20,8 @@ import { finalStatus, type Choices, type PipelineContext, type StepOutcome } fro
 import { deviceAssignmentStep, uniformAssignmentStep } from './device-assignment';
 import { defaultEndToEnd, endToEndStep } from './end-to-end';
 import { ModuleJob, optimizeModule } from './module-optimizer';
-import { PipelineCall, comparePipelines, compareUnseenReplay, pipelineTimingStep, quietThreadsStep, runPipeline, unseenShapesStep } from './pipeline-timing';
-import { unseenReplays } from './unseen-shapes';
+import { PipelineCall, comparePipelines, pipelineTimingStep, quietThreadsStep, runPipeline } from './pipeline-timing';
+import { compareUnseenReplay, unseenReplays, unseenShapesStep } from './unseen-shapes';
 
 /** A function to optimize the standalone modules it calls, or a pipeline instance. */
 export type OptimizeTarget = object;

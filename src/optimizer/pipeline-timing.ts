@@ -1,9 +1,7 @@
 import { NavigatorError } from '../core/errors';
-import type { Feeds } from '../core/feeds';
-import type { Decision, PipelineComparison, UnseenComparison } from '../core/status';
+import type { Decision, PipelineComparison } from '../core/status';
 import type { DataloaderItem } from '../dataloader';
 import { NO_SPIN, onnxCpuRunner } from '../runners/onnx-cpu';
-import { firstFailure, takenBy } from './confirm';
 import { quantile } from './profiler';
 import { candidateOf, isPlainSource, withDecisions, type Choices, type PipelineContext, type StepOutcome } from './choices';
 
@@ -46,10 +44,10 @@ export async function comparePipelines(
 }
 
 /** Per side (0 original, 1 rebound), per pass, the ms of each segment of the pass. */
-type Passes = [number[][], number[][]];
+export type Passes = [number[][], number[][]];
 
 /** The comparison of one segment of the passes (undefined: the whole pass). */
-function comparison([original, rebound]: Passes, segment?: number): PipelineComparison {
+export function comparison([original, rebound]: Passes, segment?: number): PipelineComparison {
   const ms = (pass: number[]) => (segment === undefined ? pass.reduce((a, b) => a + b, 0) : pass[segment]);
   const [before, after] = [original.map(ms), rebound.map(ms)];
   const pairs = after.map((a, i) => before[i] / a);
@@ -61,7 +59,7 @@ function comparison([original, rebound]: Passes, segment?: number): PipelineComp
  * 0.5 s; while the whole is neither clearly faster nor clearly slower, more passes (up to 3 s)
  * before the rules below judge on the spread; never past 5 s.
  */
-async function alternatePasses(pass: () => Promise<number[]>, useOriginal: (on: boolean) => void): Promise<Passes> {
+export async function alternatePasses(pass: () => Promise<number[]>, useOriginal: (on: boolean) => void): Promise<Passes> {
   const passes: Passes = [[], []];
   const begin = performance.now();
   try {
@@ -79,52 +77,6 @@ async function alternatePasses(pass: () => Promise<number[]>, useOriginal: (on: 
   }
   return passes;
 }
-
-/** A module's recorded calls made into sizes capture never saw (unseen-shapes.ts), to replay through the module as bound. */
-export interface UnseenReplay {
-  module: string;
-  run(feeds: Feeds): Promise<unknown>;
-  feeds: Feeds[];
-}
-
-/**
- * The pipeline check on shapes capture never saw: the modules' unseen-size calls replayed in
- * pipeline order, every module bound at once (so their sessions and thread pools live side by side
- * as in the pipeline), against the same replay on the original models, passes alternating. Gives
- * the whole replay and each module's part of it, and the modules whose bound session failed on a
- * call the original took. Calls the original itself refuses are left out; none left: undefined.
- */
-export async function compareUnseenReplay(replays: UnseenReplay[], useOriginal: (on: boolean) => void): Promise<UnseenComparison | undefined> {
-  // Each run here is also the untimed first run of a new shape (allocations, kernel choice), paid once.
-  useOriginal(true);
-  const usable: UnseenReplay[] = [];
-  for (const replay of replays) {
-    const feeds = await takenBy(replay, replay.feeds);
-    if (feeds.length > 0) usable.push({ ...replay, feeds });
-  }
-  useOriginal(false);
-  if (usable.length === 0) return undefined;
-  const failed: Record<string, string> = {};
-  for (const replay of usable) {
-    const failure = await firstFailure(replay, replay.feeds);
-    if (failure) failed[replay.module] = failure;
-  }
-  const timed = usable.filter((replay) => !failed[replay.module]);
-  if (timed.length === 0) return { ...UNTIMED, modules: {}, failed };
-  const passes = await alternatePasses(async () => {
-    const ms: number[] = [];
-    for (const { run, feeds } of timed) {
-      const start = performance.now();
-      for (const f of feeds) await run(f);
-      ms.push(performance.now() - start);
-    }
-    return ms;
-  }, useOriginal);
-  return { ...comparison(passes), modules: Object.fromEntries(timed.map(({ module }, i) => [module, comparison(passes, i)])), failed };
-}
-
-/** The figures of a replay in which every module failed: nothing was timed. */
-const UNTIMED: PipelineComparison = { beforeMs: 0, afterMs: 0, beforeQuartilesMs: [0, 0], afterQuartilesMs: [0, 0] };
 
 export function summarizePasses(before: number[], after: number[]): PipelineComparison {
   const quartiles = (xs: number[]): [number, number] => [quantile(xs, 0.25), quantile(xs, 0.75)];
@@ -147,39 +99,6 @@ export function clearlySlower(timing: PipelineComparison): boolean {
  */
 function clearlyFaster(timing: PipelineComparison): boolean {
   return timing.afterMs * 1.03 < timing.beforeMs && (timing.pairSpeedupQuartiles?.[0] ?? 0) > 1;
-}
-
-const ms = (timing: PipelineComparison) => `${timing.afterMs.toFixed(1)} ms vs ${timing.beforeMs.toFixed(1)} ms`;
-
-/**
- * The pipeline check on shapes capture never saw (compareUnseenReplay): a module whose part of the
- * replay is slower beyond doubt than its original goes back to its source; if only the whole replay
- * is (modules slowing each other), every module whose choice the user did not name does. The
- * dataloader's passes alone would keep a selection that wins only on the exact captured shapes.
- */
-export async function unseenShapesStep(context: PipelineContext, choices: Choices): Promise<(StepOutcome & { unseen: UnseenComparison; reverted: boolean }) | undefined> {
-  const rebound = context.modules.filter((m) => !isPlainSource(m.status, choices.get(m.name)));
-  if (rebound.length === 0) return undefined;
-  const unseen = await context.timeUnseen();
-  if (!unseen) return undefined;
-  const notes = [`on shapes capture never saw (recorded calls padded or cropped), the rebound modules took ${ms(unseen)}`];
-  const unnamed = rebound.filter((m) => m.strategy.type !== 'selected');
-  const failedOrSlower = rebound.filter((m) => unseen.failed[m.name] || (unseen.modules[m.name] && clearlySlower(unseen.modules[m.name])));
-  const back = failedOrSlower.length > 0 ? failedOrSlower : clearlySlower(unseen) ? unnamed : [];
-  if (back.length === 0) return { choices, notes, unseen, reverted: false };
-  const decisions = back.map(({ name, status }): [string, Decision] => {
-    const part = unseen.modules[name];
-    const reason = unseen.failed[name]
-      ? `failed on a size capture never saw that the original model takes (${unseen.failed[name]}), so the source model runs`
-      : part && clearlySlower(part)
-        ? `slower on shapes capture never saw: ${ms(part)} for its part of the pipeline replay, so the source model runs`
-        : `the pipeline was slower on shapes capture never saw (${ms(unseen)}), so the source model runs`;
-    return [name, { step: 'unseen-shapes', key: status.baseline, reason }];
-  });
-  notes.push(`failed or slower there beyond the spread: ${back.map((m) => m.name).join(', ')} run their original models`);
-  const next = withDecisions(choices, decisions);
-  await context.apply(next);
-  return { choices: next, notes, unseen, reverted: true };
 }
 
 /** A decision with onnxruntime's intra-op threads told not to spin between runs. */
