@@ -16,7 +16,7 @@ export type { Format, ModelArtifact, ConversionContext, ConversionResult } from 
 export type { Runner, RunnerSession, RunnerVariant, VariantSettings, VariantContext, SessionContext, Availability } from './core/plugin';
 export type { Precision } from './core/precision';
 export type { Feeds, Tensors, RecordedCall } from './core/feeds';
-export type { ModuleStatus, OptimizeStatus, CandidateStatus, PerformanceResult, SelectedCandidate, Decision, GainCheck } from './core/status';
+export type { ModuleStatus, OptimizeStatus, CandidateStatus, PerformanceResult, SelectedCandidate, Decision, GainCheck, PipelineStatus, PipelineComparison, UnseenComparison } from './core/status';
 export { OnnxFp16Options } from './formats/onnx-fp16';
 export type { CpuSettings } from './runners/onnx-cpu';
 export type { ModuleSignature, TensorSpec } from './core/signature';
